@@ -1,0 +1,899 @@
+#include "node.h"
+
+#include "clock.h"
+#include "loop.h"
+#include "proto.h"
+#include "readindex.h"
+#include "trace.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Timing defaults: the Maelstrom profile. Maelstrom's clients give up after about 1 s,
+ * so every internal wait stays at or under 500 ms. */
+#define NODE_DEFAULT_HEARTBEAT_MS 50
+#define NODE_DEFAULT_ELECTION_TIMEOUT_MS 300
+#define NODE_DEFAULT_REQUEST_TIMEOUT_MS 500
+/* Client lines handled per loop turn: peer messages and timers go first, so a flood of
+ * client requests cannot delay heartbeats by more than this many requests. */
+#define NODE_CLIENT_LINES_PER_TURN 256
+/* While requests wait for a leader, how often to look for one. */
+#define NODE_LEADER_RETRY_US 10000
+
+struct node_list {
+    struct node_request *head, *tail;
+};
+
+static struct {
+    const struct node_stage *stage;
+    struct {
+        int64_t heartbeat_ms, election_timeout_ms, request_timeout_ms;
+        bool maelstrom;
+    } flags;
+    bool initialized;
+    char *self_id;
+    char **ids;
+    int n, self;
+    struct raft *raft;
+    struct kv *kv;
+    struct node_list all;              /* every live request, by arrival (= by deadline) */
+    struct node_list waits[NODE_WAIT_STAGE + 1];
+    int64_t next_forward_id;
+    int last_apply_result; /* kv_apply's result for the latest applied entry */
+    /* Client envelopes waiting for their turn (see NODE_CLIENT_LINES_PER_TURN). */
+    cJSON **client_queue;
+    size_t client_head, client_len, client_cap;
+} node;
+
+/* ---- small accessors ---- */
+
+struct raft *node_raft(void)
+{
+    return node.raft;
+}
+struct kv *node_kv(void)
+{
+    return node.kv;
+}
+const char *node_id(void)
+{
+    return node.self_id;
+}
+const char *node_peer_id(int peer)
+{
+    return peer >= 0 && peer < node.n ? node.ids[peer] : "?";
+}
+bool node_is_leader(void)
+{
+    return node.raft && raft_role(node.raft) == RAFT_LEADER;
+}
+bool node_maelstrom_mode(void)
+{
+    return node.flags.maelstrom;
+}
+int64_t node_request_timeout_us(void)
+{
+    return node.flags.request_timeout_ms * 1000;
+}
+int64_t node_heartbeat_us(void)
+{
+    return node.flags.heartbeat_ms * 1000;
+}
+
+static char *node_strdup(const char *s)
+{
+    char *copy = strdup(s);
+    if (!copy) {
+        perror("node: out of memory");
+        abort();
+    }
+    return copy;
+}
+
+static int node_peer_index(const char *id)
+{
+    for (int i = 0; i < node.n; i++)
+        if (strcmp(node.ids[i], id) == 0) return i;
+    return -1;
+}
+
+/* ---- request lists ---- */
+
+#define NODE_LIST_LINK(list, req, prev, next)                                                      \
+    do {                                                                                           \
+        (req)->prev = (list)->tail;                                                                \
+        (req)->next = NULL;                                                                        \
+        if ((list)->tail) (list)->tail->next = (req);                                              \
+        else (list)->head = (req);                                                                 \
+        (list)->tail = (req);                                                                      \
+    } while (0)
+#define NODE_LIST_UNLINK(list, req, prev, next)                                                    \
+    do {                                                                                           \
+        if ((req)->prev) (req)->prev->next = (req)->next;                                          \
+        else (list)->head = (req)->next;                                                           \
+        if ((req)->next) (req)->next->prev = (req)->prev;                                          \
+        else (list)->tail = (req)->prev;                                                           \
+        (req)->prev = (req)->next = NULL;                                                          \
+    } while (0)
+
+static void node_unwait(struct node_request *req)
+{
+    if (req->wait == NODE_WAIT_NONE) return;
+    NODE_LIST_UNLINK(&node.waits[req->wait], req, wait_prev, wait_next);
+    req->wait = NODE_WAIT_NONE;
+}
+
+void node_wait_on(struct node_request *req, enum node_wait wait)
+{
+    node_unwait(req);
+    req->wait = wait;
+    NODE_LIST_LINK(&node.waits[wait], req, wait_prev, wait_next);
+}
+
+struct node_request *node_first_waiting(enum node_wait wait)
+{
+    return node.waits[wait].head;
+}
+
+struct node_request *node_next_waiting(struct node_request *req)
+{
+    return req->wait_next;
+}
+
+void node_wait_stage(struct node_request *req)
+{
+    node_wait_on(req, NODE_WAIT_STAGE);
+}
+
+void node_for_each_stage_waiter(void (*fn)(struct node_request *req, void *arg), void *arg)
+{
+    struct node_request *req = node.waits[NODE_WAIT_STAGE].head;
+    while (req) {
+        struct node_request *next = req->wait_next;
+        fn(req, arg);
+        req = next;
+    }
+}
+
+static struct node_request *node_request_new(cJSON *body, const char *client, int from_peer,
+                                             int64_t now_us)
+{
+    struct node_request *req = calloc(1, sizeof *req);
+    if (!req) {
+        perror("node: out of memory");
+        abort();
+    }
+    req->body = body;
+    req->type = cJSON_GetObjectItemCaseSensitive(body, "type")->valuestring;
+    req->client = node_strdup(client);
+    req->client_msg_id = proto_msg_id(body);
+    req->from_peer = from_peer;
+    req->received_us = now_us;
+    req->deadline_us = now_us + node_request_timeout_us();
+    req->read_index = -1;
+    if (!node.all.head) loop_wake_timers();
+    NODE_LIST_LINK(&node.all, req, all_prev, all_next);
+    return req;
+}
+
+static void node_request_free(struct node_request *req)
+{
+    node_unwait(req);
+    NODE_LIST_UNLINK(&node.all, req, all_prev, all_next);
+    cJSON_Delete(req->body);
+    free(req->client);
+    free(req);
+}
+
+/* ---- replies ---- */
+
+void node_reply(struct node_request *req, cJSON *body)
+{
+    if (req->from_peer >= 0) {
+        /* The peer that forwarded it relays this to its client. */
+        cJSON *res = cJSON_CreateObject();
+        cJSON_AddStringToObject(res, "type", "forward_res");
+        cJSON_AddNumberToObject(res, "forward_id", (double)req->forward_id);
+        cJSON_AddItemToObject(res, "reply", body);
+        proto_send(node.self_id, node.ids[req->from_peer], res);
+    } else if (req->client_msg_id >= 0) {
+        cJSON_AddNumberToObject(body, "in_reply_to", (double)req->client_msg_id);
+        proto_send(node.self_id, req->client, body);
+    } else {
+        cJSON_Delete(body);
+    }
+    node_request_free(req);
+}
+
+void node_reply_error(struct node_request *req, int code, const char *fmt, ...)
+{
+    char text[512];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(text, sizeof text, fmt, args);
+    va_end(args);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "type", "error");
+    cJSON_AddNumberToObject(body, "code", code);
+    cJSON_AddStringToObject(body, "text", text);
+    node_reply(req, body);
+}
+
+bool node_require_any(struct node_request *req, const char *field, const cJSON **out)
+{
+    char why[128];
+    if (proto_get_any(req->body, field, out, why, sizeof why) == PROTO_OK) return true;
+    trace_warn("%s from %s: %s -> error 12", req->type, req->client, why);
+    node_reply_error(req, PROTO_MALFORMED_REQUEST, "%s: %s", req->type, why);
+    return false;
+}
+
+bool node_require_nonneg_int(struct node_request *req, const char *field, int64_t *out)
+{
+    char why[128];
+    if (proto_get_nonneg_int(req->body, field, out, why, sizeof why) == PROTO_OK) return true;
+    trace_warn("%s from %s: %s -> error 12", req->type, req->client, why);
+    node_reply_error(req, PROTO_MALFORMED_REQUEST, "%s: %s", req->type, why);
+    return false;
+}
+
+bool node_require_bool(struct node_request *req, const char *field, bool *out)
+{
+    char why[128];
+    if (proto_get_bool(req->body, field, out, why, sizeof why) == PROTO_OK) return true;
+    trace_warn("%s from %s: %s -> error 12", req->type, req->client, why);
+    node_reply_error(req, PROTO_MALFORMED_REQUEST, "%s: %s", req->type, why);
+    return false;
+}
+
+static cJSON *node_ok_body(const char *request_type)
+{
+    char type[64];
+    snprintf(type, sizeof type, "%s_ok", request_type);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "type", type);
+    return body;
+}
+
+void node_reply_value(struct node_request *req, void (*extend)(struct node_request *, cJSON *))
+{
+    const cJSON *value;
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(req->body, "key");
+    if (kv_read(node.kv, key, &value) != PROTO_OK) {
+        node_reply_error(req, PROTO_KEY_DOES_NOT_EXIST, "key does not exist");
+        return;
+    }
+    cJSON *body = node_ok_body(req->type);
+    cJSON_AddItemToObject(body, "value", cJSON_Duplicate(value, true));
+    if (extend) extend(req, body);
+    node_reply(req, body);
+}
+
+/* ---- forwarding to the leader ---- */
+
+static void node_send_forward(struct node_request *req, int leader)
+{
+    req->forward_id = node.next_forward_id++;
+    req->may_have_effect = true;
+    cJSON *msg = cJSON_CreateObject();
+    cJSON_AddStringToObject(msg, "type", "forward");
+    cJSON_AddNumberToObject(msg, "forward_id", (double)req->forward_id);
+    cJSON_AddItemReferenceToObject(msg, "request", req->body);
+    proto_send(node.self_id, node.ids[leader], msg);
+    node_wait_on(req, NODE_WAIT_FORWARD);
+    trace_event("%s from %s while %s is leader -> forwarded", req->type, req->client,
+                node.ids[leader]);
+}
+
+void node_forward(struct node_request *req)
+{
+    if (req->from_peer >= 0) {
+        /* One hop only: the origin retries once it learns the real leader, so a request
+         * never circles between nodes with stale ideas of who leads. */
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "type", "error");
+        cJSON_AddNumberToObject(body, "code", PROTO_TEMPORARILY_UNAVAILABLE);
+        cJSON_AddStringToObject(body, "text", "not the leader");
+        cJSON_AddBoolToObject(body, "not_leader", true);
+        node_reply(req, body);
+        return;
+    }
+    int leader = raft_leader(node.raft);
+    if (leader >= 0 && leader != node.self) {
+        node_send_forward(req, leader);
+    } else {
+        node_wait_on(req, NODE_WAIT_LEADER);
+    }
+}
+
+static void node_retry_leaderless(void)
+{
+    int leader = raft_leader(node.raft);
+    if (leader < 0) return;
+    struct node_request *req;
+    while ((req = node.waits[NODE_WAIT_LEADER].head)) {
+        node_unwait(req);
+        if (leader == node.self) {
+            /* We became leader: handle it here, from the top. */
+            for (int i = 0; i < node.stage->handler_count; i++)
+                if (strcmp(node.stage->handlers[i].type, req->type) == 0) {
+                    node.stage->handlers[i].handle(req);
+                    break;
+                }
+        } else {
+            node_send_forward(req, leader);
+        }
+    }
+}
+
+static void node_on_forward_res(const cJSON *body)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "forward_id");
+    const cJSON *reply = cJSON_GetObjectItemCaseSensitive(body, "reply");
+    if (!cJSON_IsNumber(id) || !cJSON_IsObject(reply)) {
+        trace_warn("forward_res without forward_id or reply; ignored");
+        return;
+    }
+    for (struct node_request *req = node.waits[NODE_WAIT_FORWARD].head; req; req = req->wait_next) {
+        if ((double)req->forward_id != id->valuedouble) continue;
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "not_leader"))) {
+            /* It never touched a log there, so trying again is safe. */
+            req->may_have_effect = false;
+            node_wait_on(req, NODE_WAIT_LEADER);
+            return;
+        }
+        node_reply(req, cJSON_Duplicate(reply, true));
+        return;
+    }
+    /* Already answered (timed out) here: the late reply has no one to go to. */
+}
+
+/* ---- writes ---- */
+
+static void node_answer_commit(int64_t index, const struct raft_entry *entry, int result)
+{
+    /* Proposals are appended in index order, so the waiting list is sorted. */
+    struct node_request *req;
+    while ((req = node.waits[NODE_WAIT_COMMIT].head) && req->log_index <= index) {
+        if (req->log_index < index) {
+            /* Cannot happen: every index is applied. Keep the list moving regardless. */
+            node_reply_error(req, PROTO_TIMEOUT, "entry %lld was skipped", (long long)req->log_index);
+            continue;
+        }
+        if (entry->term != req->log_term) {
+            /* Another leader's entry took this slot, so ours is lost. Code 0 anyway: the
+             * contract keeps 11 for ops that never reached a log. */
+            node_reply_error(req, PROTO_TIMEOUT, "entry %lld of term %lld was overwritten",
+                             (long long)index, (long long)req->log_term);
+            return;
+        }
+        if (result != PROTO_OK) {
+            node_reply_error(req, result,
+                             result == PROTO_KEY_DOES_NOT_EXIST ? "key does not exist"
+                                                                : "current value is not `from`");
+            return;
+        }
+        cJSON *body = node_ok_body(req->type);
+        if (!node.flags.maelstrom)
+            for (int i = 0; i < node.stage->plugin_count; i++)
+                if (node.stage->plugins[i]->write_reply_extend)
+                    node.stage->plugins[i]->write_reply_extend(body, index);
+        node_reply(req, body);
+        return;
+    }
+}
+
+void node_propose(struct node_request *req, cJSON *command)
+{
+    int64_t index = raft_propose(node.raft, command);
+    if (index < 0) {
+        cJSON_Delete(command);
+        node_forward(req);
+        return;
+    }
+    req->log_index = index;
+    req->log_term = raft_term(node.raft);
+    req->may_have_effect = true;
+    node_wait_on(req, NODE_WAIT_COMMIT);
+    /* A single-member cluster commits inside raft_propose, before the request is on the
+     * waiting list; answer it from the applied entry now. */
+    if (raft_applied_index(node.raft) >= index)
+        node_answer_commit(index, raft_entry_at(node.raft, index), node.last_apply_result);
+}
+
+static void node_handle_write(struct node_request *req)
+{
+    const cJSON *key, *value;
+    if (!node_require_any(req, "key", &key) || !node_require_any(req, "value", &value)) return;
+    if (!node_is_leader()) {
+        node_forward(req);
+        return;
+    }
+    cJSON *command = cJSON_CreateObject();
+    cJSON_AddStringToObject(command, "type", "write");
+    cJSON_AddItemToObject(command, "key", cJSON_Duplicate(key, true));
+    cJSON_AddItemToObject(command, "value", cJSON_Duplicate(value, true));
+    node_propose(req, command);
+}
+
+static void node_handle_cas(struct node_request *req)
+{
+    const cJSON *key, *from, *to;
+    if (!node_require_any(req, "key", &key) || !node_require_any(req, "from", &from) ||
+        !node_require_any(req, "to", &to))
+        return;
+    if (!node_is_leader()) {
+        node_forward(req);
+        return;
+    }
+    cJSON *command = cJSON_CreateObject();
+    cJSON_AddStringToObject(command, "type", "cas");
+    cJSON_AddItemToObject(command, "key", cJSON_Duplicate(key, true));
+    cJSON_AddItemToObject(command, "from", cJSON_Duplicate(from, true));
+    cJSON_AddItemToObject(command, "to", cJSON_Duplicate(to, true));
+    node_propose(req, command);
+}
+
+static void node_serve_read(struct node_request *req)
+{
+    node_reply_value(req, NULL);
+}
+
+static void node_handle_read(struct node_request *req)
+{
+    const cJSON *key;
+    if (!node_require_any(req, "key", &key)) return;
+    readindex_submit(req, node_serve_read, clock_now_us());
+}
+
+const struct node_handler node_base_handlers[3] = {
+    {"read", node_handle_read},
+    {"write", node_handle_write},
+    {"cas", node_handle_cas},
+};
+
+/* ---- raft callbacks, fanned out to plugins ---- */
+
+/* Calls one hook of every plugin: NODE_EACH_PLUGIN(applied, (index, entry)). */
+#define NODE_EACH_PLUGIN(hook, args)                                                               \
+    for (int i_ = 0; i_ < node.stage->plugin_count; i_++)                                          \
+        if (node.stage->plugins[i_]->hook) node.stage->plugins[i_]->hook args
+
+static void node_raft_send(void *ctx, int peer, cJSON *body)
+{
+    (void)ctx;
+    proto_send(node.self_id, node.ids[peer], body);
+}
+
+static void node_raft_apply(void *ctx, int64_t index, const struct raft_entry *entry)
+{
+    (void)ctx;
+    int result = kv_apply(node.kv, entry->command);
+    node.last_apply_result = result;
+    node_answer_commit(index, entry, result);
+    NODE_EACH_PLUGIN(applied, (index, entry));
+    readindex_progress(clock_now_us());
+}
+
+static void node_raft_leadership_changed(void *ctx)
+{
+    (void)ctx;
+    loop_wake_timers();
+    NODE_EACH_PLUGIN(leadership_changed, ());
+    readindex_progress(clock_now_us());
+    node_retry_leaderless();
+}
+
+static void node_raft_round_confirmed(void *ctx, uint64_t round, int64_t sent_us,
+                                      int64_t commit_index)
+{
+    (void)ctx;
+    NODE_EACH_PLUGIN(round_confirmed, (round, sent_us, commit_index));
+    readindex_progress(clock_now_us());
+}
+
+static void node_raft_append_extend(void *ctx, int peer, cJSON *append)
+{
+    (void)ctx;
+    NODE_EACH_PLUGIN(append_extend, (peer, append));
+}
+
+static void node_raft_append_seen(void *ctx, int leader, const cJSON *append, int64_t now_us)
+{
+    (void)ctx;
+    NODE_EACH_PLUGIN(append_seen, (leader, append, now_us));
+}
+
+static void node_raft_append_res_extend(void *ctx, cJSON *res, int64_t now_us)
+{
+    (void)ctx;
+    NODE_EACH_PLUGIN(append_res_extend, (res, now_us));
+}
+
+static void node_raft_append_res_seen(void *ctx, int peer, const cJSON *res, int64_t now_us)
+{
+    (void)ctx;
+    NODE_EACH_PLUGIN(append_res_seen, (peer, res, now_us));
+}
+
+static int64_t node_draw(int64_t lo, int64_t hi)
+{
+    return clock_random_between(lo, hi);
+}
+
+/* ---- timers ---- */
+
+static int64_t node_raft_timer(void *ctx, int64_t now_us)
+{
+    (void)ctx;
+    if (!node.raft) return 1000000;
+    return raft_tick(node.raft, now_us);
+}
+
+/* Answers a request whose time is up: code 0 if the op may have happened, else 11. */
+static void node_expire(struct node_request *req, const char *why)
+{
+    if (req->may_have_effect && strcmp(req->type, "read") != 0) {
+        node_reply_error(req, PROTO_TIMEOUT, "%s; the %s may or may not have taken effect", why,
+                         req->type);
+    } else {
+        node_reply_error(req, PROTO_TEMPORARILY_UNAVAILABLE, "%s; nothing was done", why);
+    }
+}
+
+static const char *node_wait_reason(const struct node_request *req)
+{
+    switch (req->wait) {
+    case NODE_WAIT_LEADER: return "no leader known";
+    case NODE_WAIT_FORWARD: return "the leader did not answer";
+    case NODE_WAIT_COMMIT: return "not committed in time";
+    case NODE_WAIT_READ_INDEX: return "leadership not confirmed in time";
+    case NODE_WAIT_STAGE: return "condition not met in time";
+    case NODE_WAIT_NONE: break;
+    }
+    return "timed out";
+}
+
+static int64_t node_deadline_timer(void *ctx, int64_t now_us)
+{
+    (void)ctx;
+    struct node_request *req;
+    while ((req = node.all.head) && req->deadline_us <= now_us) {
+        trace_event("%s from %s waited %lld ms (%s) -> error", req->type, req->client,
+                    (long long)((now_us - req->received_us) / 1000), node_wait_reason(req));
+        node_expire(req, node_wait_reason(req));
+    }
+    if (node.raft) node_retry_leaderless();
+    int64_t next_us = node.all.head ? node.all.head->deadline_us - now_us : 1000000;
+    if (node.waits[NODE_WAIT_LEADER].head && next_us > NODE_LEADER_RETRY_US)
+        next_us = NODE_LEADER_RETRY_US;
+    return next_us;
+}
+
+/* ---- messages ---- */
+
+static void node_dispatch(struct node_request *req)
+{
+    for (int i = 0; i < node.stage->handler_count; i++) {
+        if (strcmp(node.stage->handlers[i].type, req->type) == 0) {
+            node.stage->handlers[i].handle(req);
+            return;
+        }
+    }
+    trace_warn("%s from %s: unknown type -> error 10", req->type, req->client);
+    node_reply_error(req, PROTO_NOT_SUPPORTED, "message type \"%s\" is not supported by stage %s",
+                     req->type, node.stage->name);
+}
+
+static bool node_has_type(const cJSON *body)
+{
+    return cJSON_IsString(cJSON_GetObjectItemCaseSensitive(body, "type"));
+}
+
+static void node_handle_init(const cJSON *envelope)
+{
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(envelope, "body");
+    const char *src = cJSON_GetObjectItemCaseSensitive(envelope, "src")->valuestring;
+    const char *dest = cJSON_GetObjectItemCaseSensitive(envelope, "dest")->valuestring;
+    int64_t msg_id = proto_msg_id(body);
+    char why[128];
+    const char *self_id;
+    const cJSON *ids;
+    if (node.initialized) {
+        proto_send_error(node.self_id, src, msg_id, PROTO_MALFORMED_REQUEST,
+                         "init: this node is already initialized");
+        return;
+    }
+    if (proto_get_string(body, "node_id", &self_id, why, sizeof why) != PROTO_OK ||
+        proto_get_any(body, "node_ids", &ids, why, sizeof why) != PROTO_OK) {
+        trace_warn("init from %s: %s -> error 12", src, why);
+        proto_send_error(dest, src, msg_id, PROTO_MALFORMED_REQUEST, why);
+        return;
+    }
+    int n = cJSON_IsArray(ids) ? cJSON_GetArraySize(ids) : 0;
+    bool ok = n > 0;
+    const cJSON *id;
+    cJSON_ArrayForEach(id, ids) ok = ok && cJSON_IsString(id);
+    int self = -1;
+    for (int i = 0; ok && i < n; i++)
+        if (strcmp(cJSON_GetArrayItem(ids, i)->valuestring, self_id) == 0) self = i;
+    if (!ok || self < 0) {
+        trace_warn("init from %s: node_ids must be strings including node_id -> error 12", src);
+        proto_send_error(dest, src, msg_id, PROTO_MALFORMED_REQUEST,
+                         "init: field \"node_ids\" must be a non-empty array of strings that "
+                         "includes node_id");
+        return;
+    }
+    node.self_id = node_strdup(self_id);
+    node.n = n;
+    node.self = self;
+    node.ids = calloc((size_t)n, sizeof *node.ids);
+    if (!node.ids) abort();
+    for (int i = 0; i < n; i++) node.ids[i] = node_strdup(cJSON_GetArrayItem(ids, i)->valuestring);
+    trace_set_name(node.self_id);
+
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddStringToObject(reply, "type", "init_ok");
+    if (msg_id >= 0) cJSON_AddNumberToObject(reply, "in_reply_to", (double)msg_id);
+    proto_send(node.self_id, src, reply);
+
+    struct raft_config config = {
+        .heartbeat_us = node.flags.heartbeat_ms * 1000,
+        .election_timeout_us = node.flags.election_timeout_ms * 1000,
+        .max_entries_per_append = 64,
+    };
+    struct raft_callbacks callbacks = {
+        .send = node_raft_send,
+        .apply = node_raft_apply,
+        .leadership_changed = node_raft_leadership_changed,
+        .round_confirmed = node_raft_round_confirmed,
+        .append_extend = node_raft_append_extend,
+        .append_seen = node_raft_append_seen,
+        .append_res_extend = node_raft_append_res_extend,
+        .append_res_seen = node_raft_append_res_seen,
+    };
+    node.kv = kv_new();
+    node.initialized = true;
+    node.raft = raft_new(self, n, &config, &callbacks, node_draw, clock_now_us());
+    trace_event("init as %s of %d -> follower, waiting for a leader", node.self_id, n);
+    NODE_EACH_PLUGIN(started, ());
+    /* A single-member cluster elects itself right away. */
+    if (n == 1) raft_tick(node.raft, clock_now_us());
+    loop_wake_timers();
+}
+
+static void node_handle_peer(int peer, const cJSON *body)
+{
+    const char *type = cJSON_GetObjectItemCaseSensitive(body, "type")->valuestring;
+    int64_t now_us = clock_now_us();
+    if (raft_handles(type)) {
+        raft_receive(node.raft, peer, body, now_us);
+    } else if (strcmp(type, "forward") == 0) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "forward_id");
+        const cJSON *request = cJSON_GetObjectItemCaseSensitive(body, "request");
+        if (!cJSON_IsNumber(id) || !cJSON_IsObject(request) || !node_has_type(request)) {
+            trace_warn("forward from %s is malformed; ignored", node.ids[peer]);
+            return;
+        }
+        struct node_request *req =
+            node_request_new(cJSON_Duplicate(request, true), node.ids[peer], peer, now_us);
+        req->forward_id = (int64_t)id->valuedouble;
+        node_dispatch(req);
+    } else if (strcmp(type, "forward_res") == 0) {
+        node_on_forward_res(body);
+    } else {
+        trace_warn("unknown peer message %s from %s; ignored", type, node.ids[peer]);
+    }
+}
+
+static void node_handle_client(cJSON *envelope)
+{
+    cJSON *body = cJSON_DetachItemFromObjectCaseSensitive(envelope, "body");
+    const char *src = cJSON_GetObjectItemCaseSensitive(envelope, "src")->valuestring;
+    if (!node_has_type(body)) {
+        trace_warn("message from %s has no string \"type\" -> error 12", src);
+        proto_send_error(node.self_id, src, proto_msg_id(body), PROTO_MALFORMED_REQUEST,
+                         "field \"type\" is missing or not a string");
+        cJSON_Delete(body);
+        return;
+    }
+    if (strcmp(cJSON_GetObjectItemCaseSensitive(body, "type")->valuestring, "init") == 0) {
+        cJSON_AddItemToObject(envelope, "body", body);
+        node_handle_init(envelope);
+        return;
+    }
+    node_dispatch(node_request_new(body, src, -1, clock_now_us()));
+}
+
+static void node_queue_client(cJSON *envelope)
+{
+    if (node.client_len == node.client_cap) {
+        size_t cap = node.client_cap ? node.client_cap * 2 : 1024;
+        cJSON **grown = malloc(cap * sizeof *grown);
+        if (!grown) {
+            perror("node: out of memory queueing client messages");
+            abort();
+        }
+        for (size_t i = 0; i < node.client_len; i++)
+            grown[i] = node.client_queue[(node.client_head + i) % node.client_cap];
+        free(node.client_queue);
+        node.client_queue = grown;
+        node.client_cap = cap;
+        node.client_head = 0;
+    }
+    node.client_queue[(node.client_head + node.client_len++) % node.client_cap] = envelope;
+}
+
+static void node_on_line(void *ctx, const char *line, size_t len)
+{
+    (void)ctx;
+    char why[128];
+    cJSON *envelope = proto_parse_line(line, len, why, sizeof why);
+    if (!envelope) {
+        trace_warn("input line skipped: %s: %.*s%s", why, (int)(len > 80 ? 80 : len), line,
+                   len > 80 ? "..." : "");
+        return;
+    }
+    const char *src = cJSON_GetObjectItemCaseSensitive(envelope, "src")->valuestring;
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(envelope, "body");
+    bool is_init = node_has_type(body) &&
+                   strcmp(cJSON_GetObjectItemCaseSensitive(body, "type")->valuestring, "init") == 0;
+    if (!node.initialized) {
+        if (is_init) {
+            node_handle_init(envelope);
+        } else {
+            /* Maelstrom always sends init first; anything earlier cannot be served. */
+            const char *dest = cJSON_GetObjectItemCaseSensitive(envelope, "dest")->valuestring;
+            trace_warn("message from %s before init -> error 11", src);
+            if (proto_msg_id(body) >= 0)
+                proto_send_error(dest, src, proto_msg_id(body), PROTO_TEMPORARILY_UNAVAILABLE,
+                                 "this node has not received init yet");
+        }
+        cJSON_Delete(envelope);
+        return;
+    }
+    int peer = node_peer_index(src);
+    if (peer >= 0 && peer != node.self) {
+        if (node_has_type(body)) node_handle_peer(peer, body);
+        else trace_warn("peer message from %s without type; ignored", src);
+        cJSON_Delete(envelope);
+        return;
+    }
+    node_queue_client(envelope);
+}
+
+static void node_run_client_queue(size_t budget)
+{
+    while (node.client_len > 0 && budget-- > 0) {
+        cJSON *envelope = node.client_queue[node.client_head];
+        node.client_head = (node.client_head + 1) % node.client_cap;
+        node.client_len--;
+        node_handle_client(envelope);
+        cJSON_Delete(envelope);
+    }
+}
+
+static bool node_on_turn(void *ctx, int64_t now_us)
+{
+    (void)ctx;
+    node_run_client_queue(NODE_CLIENT_LINES_PER_TURN);
+    if (node.raft) {
+        NODE_EACH_PLUGIN(turn, (now_us));
+        raft_flush(node.raft, now_us);
+    }
+    return node.client_len > 0;
+}
+
+static void node_on_eof(void *ctx)
+{
+    (void)ctx;
+    /* Every request already read is handled, then whatever still waits is answered at
+     * once: nobody is left to wait for. */
+    node_run_client_queue(SIZE_MAX);
+    if (node.raft) raft_flush(node.raft, clock_now_us());
+    struct node_request *req;
+    while ((req = node.all.head)) node_expire(req, "input closed");
+    trace_event("stdin closed -> answered everything pending, exiting");
+}
+
+/* ---- flags and main ---- */
+
+static void node_usage(FILE *out, const char *argv0)
+{
+    fprintf(out,
+            "usage: %s [options]\n"
+            "readpath stage %s: %s\n"
+            "A Maelstrom node: JSON lines on stdin, replies and peer messages on stdout,\n"
+            "logs on stderr. Send init first.\n\n"
+            "  --heartbeat-ms N          leader heartbeat interval (default %d)\n"
+            "  --election-timeout-ms N   minimum election timeout; drawn from [N, 1.5N) (default %d)\n"
+            "  --request-timeout-ms N    longest a client request waits (default %d)\n"
+            "  --maelstrom               lin-kv replies carry exactly Maelstrom's fields\n"
+            "  -v                        trace elections, redirects, ... on stderr\n"
+            "  --help                    this text\n\n"
+            "environment: READPATH_CLOCK_RATE (this node's clock rate, default 1.0),\n"
+            "             READPATH_SEED (seed for election jitter)\n",
+            argv0, node.stage->name, node.stage->summary, NODE_DEFAULT_HEARTBEAT_MS,
+            NODE_DEFAULT_ELECTION_TIMEOUT_MS, NODE_DEFAULT_REQUEST_TIMEOUT_MS);
+}
+
+static int node_parse_ms(const char *flag, const char *text, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long value = text ? strtoll(text, &end, 10) : 0;
+    if (!text || errno || *end || value <= 0 || value > 3600000) {
+        fprintf(stderr, "%s wants a whole number of milliseconds in 1..3600000\n", flag);
+        return -1;
+    }
+    *out = value;
+    return 0;
+}
+
+static int node_parse_flags(int argc, char **argv)
+{
+    node.flags.heartbeat_ms = NODE_DEFAULT_HEARTBEAT_MS;
+    node.flags.election_timeout_ms = NODE_DEFAULT_ELECTION_TIMEOUT_MS;
+    node.flags.request_timeout_ms = NODE_DEFAULT_REQUEST_TIMEOUT_MS;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            node_usage(stdout, argv[0]);
+            exit(0);
+        } else if (strcmp(arg, "-v") == 0) {
+            trace_verbose = true;
+        } else if (strcmp(arg, "--maelstrom") == 0) {
+            node.flags.maelstrom = true;
+        } else if (strcmp(arg, "--heartbeat-ms") == 0) {
+            if (node_parse_ms(arg, next, &node.flags.heartbeat_ms)) return -1;
+            i++;
+        } else if (strcmp(arg, "--election-timeout-ms") == 0) {
+            if (node_parse_ms(arg, next, &node.flags.election_timeout_ms)) return -1;
+            i++;
+        } else if (strcmp(arg, "--request-timeout-ms") == 0) {
+            if (node_parse_ms(arg, next, &node.flags.request_timeout_ms)) return -1;
+            i++;
+        } else {
+            fprintf(stderr, "%s: unknown option %s (try --help)\n", argv[0], arg);
+            return -1;
+        }
+    }
+    if (node.flags.heartbeat_ms * 2 > node.flags.election_timeout_ms) {
+        fprintf(stderr, "%s: --heartbeat-ms must be at most half of --election-timeout-ms\n",
+                argv[0]);
+        return -1;
+    }
+    return 0;
+}
+
+static void node_free_all(void)
+{
+    raft_free(node.raft);
+    kv_free(node.kv);
+    for (int i = 0; i < node.n; i++) free(node.ids[i]);
+    free(node.ids);
+    free(node.self_id);
+    free(node.client_queue);
+}
+
+int node_main(int argc, char **argv, const struct node_stage *stage)
+{
+    node.stage = stage;
+    if (node_parse_flags(argc, argv)) return 2;
+    if (clock_init()) return 2;
+    /* A reader that went away must not kill us with SIGPIPE mid-reply. */
+    signal(SIGPIPE, SIG_IGN);
+    struct loop_handlers handlers = {
+        .on_line = node_on_line, .on_turn = node_on_turn, .on_eof = node_on_eof};
+    loop_init(&handlers);
+    loop_add_timer(node_raft_timer, NULL, 0);
+    loop_add_timer(node_deadline_timer, NULL, 0);
+    int status = loop_run();
+    node_free_all();
+    return status == 0 ? 0 : 1;
+}

@@ -1,0 +1,127 @@
+/* node: the runtime every stage's node is built on.
+ *
+ * It owns the process: flags, the init handshake, the event loop, the Raft core, the KV
+ * state machine, and the life of every client request from arrival to reply. A stage
+ * adds read paths through two small tables: handlers (message type -> function) and
+ * plugins (hooks into Raft events and replies). Stage 00's main.c is just the base
+ * handler table and a call to node_main.
+ *
+ * A request is answered exactly once, by the node the client sent it to. If this node
+ * is not the leader it forwards the request to the one it knows and relays the reply;
+ * if it knows none it waits (bounded) for an election. Every request has a deadline;
+ * past it the client hears error 0 (timeout) if the op may have taken effect (it was
+ * appended to a log or handed to another node) and error 11 if it certainly did not. */
+#ifndef READPATH_NODE_H
+#define READPATH_NODE_H
+
+#include "kv.h"
+#include "raft.h"
+
+#include <cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum node_wait {
+    NODE_WAIT_NONE,
+    NODE_WAIT_LEADER,     /* no leader known; retried when one is */
+    NODE_WAIT_FORWARD,    /* sent to the leader; waiting for its forward_res */
+    NODE_WAIT_COMMIT,     /* appended at log_index; answered when that index applies */
+    NODE_WAIT_READ_INDEX, /* a linearizable read waiting on ReadIndex (readindex.c) */
+    NODE_WAIT_STAGE,      /* waiting on a stage's own condition (its plugin wakes it) */
+};
+
+struct node_request;
+typedef void (*node_serve_fn)(struct node_request *req);
+
+struct node_request {
+    struct node_request *all_prev, *all_next;   /* every live request, by arrival */
+    struct node_request *wait_prev, *wait_next; /* the list of what it waits for */
+    cJSON *body;                                /* the client's request body (owned) */
+    const char *type;                           /* body's "type" */
+    char *client;                               /* who asked: a client id, or the peer */
+    int64_t client_msg_id;                      /* -1: the client wants no reply */
+    int from_peer;                              /* >= 0: a peer forwarded it to us */
+    int64_t forward_id;                         /* that peer's id for it, or ours when we forward */
+    int64_t received_us, deadline_us;
+    enum node_wait wait;
+    bool may_have_effect; /* appended or handed on: a timeout is then indefinite */
+    int64_t log_index, log_term;
+    int64_t read_index;  /* ReadIndex: commit index to reach; -1 until assigned */
+    uint64_t read_round; /* ReadIndex: a round at or after this confirms it */
+    node_serve_fn serve; /* what to do once ReadIndex (or a stage wait) is satisfied */
+    int64_t stage_value; /* a stage's own number for this request (e.g. a token) */
+};
+
+typedef void (*node_handler_fn)(struct node_request *req);
+
+struct node_handler {
+    const char *type;
+    node_handler_fn handle;
+};
+
+/* Hooks a read path plugs into. Every member may be NULL. */
+struct node_plugin {
+    const char *name;
+    void (*started)(void); /* after init_ok: the cluster is known */
+    void (*leadership_changed)(void);
+    void (*round_confirmed)(uint64_t round, int64_t sent_us, int64_t commit_index);
+    void (*applied)(int64_t index, const struct raft_entry *entry);
+    void (*append_extend)(int peer, cJSON *append);
+    void (*append_seen)(int leader, const cJSON *append, int64_t now_us);
+    void (*append_res_extend)(cJSON *res, int64_t now_us);
+    void (*append_res_seen)(int peer, const cJSON *res, int64_t now_us);
+    /* A write or cas committed at `index`: add fields to its *_ok reply. */
+    void (*write_reply_extend)(cJSON *reply, int64_t index);
+    /* Once per event-loop turn, after the turn's messages. */
+    void (*turn)(int64_t now_us);
+};
+
+struct node_stage {
+    const char *name;    /* "00-raft-kv" */
+    const char *summary; /* one line for --help */
+    const struct node_handler *handlers;
+    int handler_count;
+    const struct node_plugin *const *plugins;
+    int plugin_count;
+};
+
+int node_main(int argc, char **argv, const struct node_stage *stage);
+
+/* Stage 00's handlers: linearizable read (ReadIndex), write, cas. */
+extern const struct node_handler node_base_handlers[3];
+
+/* ---- for handlers and plugins ---- */
+struct raft *node_raft(void);
+struct kv *node_kv(void);
+const char *node_id(void);
+const char *node_peer_id(int peer);
+bool node_is_leader(void);
+bool node_maelstrom_mode(void); /* --maelstrom: replies carry exactly Maelstrom's fields */
+int64_t node_request_timeout_us(void);
+int64_t node_heartbeat_us(void);
+
+/* Replies (takes ownership of body; sets in_reply_to) and frees the request. */
+void node_reply(struct node_request *req, cJSON *body);
+void node_reply_error(struct node_request *req, int code, const char *fmt, ...);
+/* Field checks that answer error 12 naming the field; return false when they did. */
+bool node_require_any(struct node_request *req, const char *field, const cJSON **out);
+bool node_require_nonneg_int(struct node_request *req, const char *field, int64_t *out);
+bool node_require_bool(struct node_request *req, const char *field, bool *out);
+/* Hands the request to the leader (or waits for one); its reply is relayed. */
+void node_forward(struct node_request *req);
+/* Appends a write-like command; the reply comes when it applies. Leader only. */
+void node_propose(struct node_request *req, cJSON *command);
+/* Parks a request on a stage's own condition; node_wake_stage takes it back. */
+void node_wait_stage(struct node_request *req);
+/* Calls fn on every request parked with node_wait_stage (fn may reply to it). */
+void node_for_each_stage_waiter(void (*fn)(struct node_request *req, void *arg), void *arg);
+/* Answers a read from the local state machine with `<type>_ok {value}` or error 20;
+ * extra fields are added by `extend` (may be NULL). */
+void node_reply_value(struct node_request *req, void (*extend)(struct node_request *, cJSON *));
+
+/* Internal to common/: readindex.c keeps its queue through these. */
+void node_wait_on(struct node_request *req, enum node_wait wait);
+struct node_request *node_first_waiting(enum node_wait wait);
+struct node_request *node_next_waiting(struct node_request *req);
+
+#endif

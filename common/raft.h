@@ -1,0 +1,105 @@
+/* raft: the consensus core, as a step function.
+ *
+ * Nothing in here reads a clock, draws a random number from the OS or touches a file
+ * descriptor: time comes in as `now_us` arguments, messages come in through
+ * raft_receive, and everything that goes out (messages, committed entries, changes of
+ * leadership) leaves through the callbacks. So a test can drive a whole cluster.
+ *
+ * What this core implements, with the dissertation's sections (Ongaro 2014):
+ *   §3.4 leader election with randomized timeouts, drawn at or above a minimum;
+ *   §9.6 PreVote, so a node cut off from the cluster does not inflate terms;
+ *   §4.2.3 leader stickiness: a node that heard from a live leader within the minimum
+ *          election timeout refuses PreVotes and votes, in every role (a leader counts
+ *          the last time a majority acknowledged it);
+ *   §6.2 CheckQuorum: a leader that has not heard from a majority for an election
+ *          timeout steps down;
+ *   §3.5 log replication, batched (one append per peer per event-loop turn) and
+ *          pipelined (next_index advances optimistically);
+ *   §6.4 a no-op entry at the start of each term, and heartbeat *rounds*: every
+ *          broadcast carries a round id that acks echo, so a read path can learn that a
+ *          majority still followed this leader after a given moment.
+ * In memory only: no persistence, no snapshots, no membership changes. */
+#ifndef READPATH_RAFT_H
+#define READPATH_RAFT_H
+
+#include <cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum raft_role { RAFT_FOLLOWER, RAFT_PRECANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
+
+struct raft_entry {
+    int64_t term;
+    cJSON *command; /* {"type":"noop"} or a client command; owned by the log */
+};
+
+struct raft_config {
+    int64_t heartbeat_us;
+    int64_t election_timeout_us; /* the minimum; timeouts are drawn from [min, 1.5*min) */
+    int max_entries_per_append;
+};
+
+struct raft_callbacks {
+    void *ctx;
+    /* Sends body to peer index `peer`; takes ownership of body. */
+    void (*send)(void *ctx, int peer, cJSON *body);
+    /* A committed entry, in log order, exactly once per index. */
+    void (*apply)(void *ctx, int64_t index, const struct raft_entry *entry);
+    /* Role, term or known leader changed. Called before anything is sent in the new
+     * role, so a read path can drop what it must (a lease) before answering anyone. */
+    void (*leadership_changed)(void *ctx);
+    /* A majority (counting this leader) acknowledged broadcast round `round`, which was
+     * sent at sent_us when the commit index was commit_index. */
+    void (*round_confirmed)(void *ctx, uint64_t round, int64_t sent_us, int64_t commit_index);
+    /* Optional piggyback hooks for read paths (may be NULL). */
+    void (*append_extend)(void *ctx, int peer, cJSON *append);
+    void (*append_seen)(void *ctx, int leader, const cJSON *append, int64_t now_us);
+    void (*append_res_extend)(void *ctx, cJSON *res, int64_t now_us);
+    void (*append_res_seen)(void *ctx, int peer, const cJSON *res, int64_t now_us);
+};
+
+struct raft;
+
+/* `draw` returns a uniformly random integer in [lo, hi): the election jitter. */
+typedef int64_t (*raft_draw_fn)(int64_t lo, int64_t hi);
+
+struct raft *raft_new(int self, int cluster_size, const struct raft_config *config,
+                      const struct raft_callbacks *callbacks, raft_draw_fn draw, int64_t now_us);
+void raft_free(struct raft *r);
+
+/* True for the message types this core handles (raft_vote, raft_append, ...). */
+bool raft_handles(const char *type);
+void raft_receive(struct raft *r, int from, const cJSON *body, int64_t now_us);
+/* Heartbeats, election and CheckQuorum timers. Returns microseconds until it wants to
+ * run again. */
+int64_t raft_tick(struct raft *r, int64_t now_us);
+
+/* Leader only: appends a command (ownership passes to the log) and returns its index,
+ * or -1 when not leader. Replication happens at raft_flush, so one turn's proposals
+ * travel in one append per peer. */
+int64_t raft_propose(struct raft *r, cJSON *command);
+/* A read wants a round that begins after this call. The next raft_flush broadcasts one
+ * unless a round is already in flight (then the round after it serves). */
+void raft_want_round(struct raft *r, int64_t now_us);
+/* End of an event-loop turn: send what proposals and rounds need. */
+void raft_flush(struct raft *r, int64_t now_us);
+
+enum raft_role raft_role(const struct raft *r);
+int64_t raft_term(const struct raft *r);
+int raft_leader(const struct raft *r); /* peer index, or -1 when unknown */
+int raft_self(const struct raft *r);
+int raft_cluster_size(const struct raft *r);
+int64_t raft_last_index(const struct raft *r);
+int64_t raft_commit_index(const struct raft *r);
+int64_t raft_applied_index(const struct raft *r);
+const struct raft_entry *raft_entry_at(const struct raft *r, int64_t index);
+/* Leader: index of this term's no-op. Reads wait until it is applied (§6.4): before
+ * that the leader's state may miss entries committed by earlier leaders. */
+int64_t raft_noop_index(const struct raft *r);
+uint64_t raft_round(const struct raft *r);           /* the latest round broadcast */
+uint64_t raft_confirmed_round(const struct raft *r); /* the latest a majority acked */
+int64_t raft_election_timeout_us(const struct raft *r);
+void raft_set_election_timeout_us(struct raft *r, int64_t election_timeout_us);
+const char *raft_role_name(enum raft_role role);
+
+#endif
