@@ -54,24 +54,45 @@ size_t kv_size(const struct kv *kv)
     return kv->used;
 }
 
-/* FNV-1a over the key printed as JSON. Numbers print in one canonical form, so keys that
- * compare equal hash equal (objects with reordered members are the exception; Maelstrom
- * and the seeds use ints and strings). */
-static uint64_t kv_hash(const cJSON *key)
+/* A hash that agrees with cJSON_Compare: it follows the value's structure, and an
+ * object's members are combined with a sum, so their order does not matter. */
+static uint64_t kv_mix(uint64_t h)
 {
-    char small[512];
-    char *text = small;
-    if (!cJSON_PrintPreallocated((cJSON *)key, small, sizeof small, false)) {
-        text = cJSON_PrintUnformatted(key);
-        if (!text) {
-            perror("kv: out of memory hashing a key");
-            abort();
-        }
-    }
-    uint64_t hash = 1469598103934665603ULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t kv_hash_bytes(uint64_t seed, const char *text)
+{
+    uint64_t hash = 1469598103934665603ULL ^ seed;
     for (const char *c = text; *c; c++) hash = (hash ^ (unsigned char)*c) * 1099511628211ULL;
-    if (text != small) free(text);
     return hash;
+}
+
+static uint64_t kv_hash(const cJSON *item)
+{
+    if (cJSON_IsNumber(item)) {
+        double value = item->valuedouble == 0.0 ? 0.0 : item->valuedouble; /* -0 == 0 */
+        uint64_t bits;
+        memcpy(&bits, &value, sizeof bits);
+        return kv_mix(bits ^ 0x6e756d);
+    }
+    if (cJSON_IsString(item)) return kv_mix(kv_hash_bytes(0x737472, item->valuestring));
+    if (cJSON_IsArray(item)) {
+        uint64_t hash = 0x617272;
+        const cJSON *element;
+        cJSON_ArrayForEach(element, item) hash = kv_mix(hash * 31 + kv_hash(element));
+        return hash;
+    }
+    if (cJSON_IsObject(item)) {
+        uint64_t sum = 0x6f626a;
+        const cJSON *member;
+        cJSON_ArrayForEach(member, item) sum += kv_mix(kv_hash_bytes(0, member->string) ^ kv_hash(member));
+        return kv_mix(sum);
+    }
+    return kv_mix((uint64_t)(item->type & 0xff) + 0x6c6974); /* true, false, null */
 }
 
 static struct kv_slot *kv_find(const struct kv *kv, const cJSON *key, uint64_t hash)

@@ -23,6 +23,8 @@
 #define NODE_CLIENT_LINES_PER_TURN 256
 /* While requests wait for a leader, how often to look for one. */
 #define NODE_LEADER_RETRY_US 10000
+/* Messages that arrive before init are held, up to this many. */
+#define NODE_PRE_INIT_BUFFER 1024
 
 struct node_list {
     struct node_request *head, *tail;
@@ -199,10 +201,9 @@ void node_reply(struct node_request *req, cJSON *body)
         cJSON_AddStringToObject(res, "type", "forward_res");
         cJSON_AddNumberToObject(res, "forward_id", (double)req->forward_id);
         cJSON_AddItemToObject(res, "reply", body);
-        proto_send(node.self_id, node.ids[req->from_peer], res);
+        proto_send(node.self_id, node.ids[req->from_peer], -1, res);
     } else if (req->client_msg_id >= 0) {
-        cJSON_AddNumberToObject(body, "in_reply_to", (double)req->client_msg_id);
-        proto_send(node.self_id, req->client, body);
+        proto_send(node.self_id, req->client, req->client_msg_id, body);
     } else {
         cJSON_Delete(body);
     }
@@ -268,7 +269,8 @@ void node_reply_value(struct node_request *req, void (*extend)(struct node_reque
         return;
     }
     cJSON *body = node_ok_body(req->type);
-    cJSON_AddItemToObject(body, "value", cJSON_Duplicate(value, true));
+    /* A reference, not a copy: the reply is printed before anything can change the map. */
+    cJSON_AddItemReferenceToObject(body, "value", (cJSON *)value);
     if (extend) extend(req, body);
     node_reply(req, body);
 }
@@ -283,7 +285,7 @@ static void node_send_forward(struct node_request *req, int leader)
     cJSON_AddStringToObject(msg, "type", "forward");
     cJSON_AddNumberToObject(msg, "forward_id", (double)req->forward_id);
     cJSON_AddItemReferenceToObject(msg, "request", req->body);
-    proto_send(node.self_id, node.ids[leader], msg);
+    proto_send(node.self_id, node.ids[leader], -1, msg);
     node_wait_on(req, NODE_WAIT_FORWARD);
     trace_event("%s from %s while %s is leader -> forwarded", req->type, req->client,
                 node.ids[leader]);
@@ -405,6 +407,21 @@ void node_propose(struct node_request *req, cJSON *command)
         node_answer_commit(index, raft_entry_at(node.raft, index), node.last_apply_result);
 }
 
+/* A log command {type, fields...}. The fields move out of the request body rather than
+ * being copied: once proposed, the request needs only its type and msg_id. */
+static cJSON *node_command(struct node_request *req, const char *type, ...)
+{
+    cJSON *command = cJSON_CreateObject();
+    cJSON_AddStringToObject(command, "type", type);
+    va_list fields;
+    va_start(fields, type);
+    for (const char *field; (field = va_arg(fields, const char *));)
+        cJSON_AddItemToObject(command, field,
+                              cJSON_DetachItemFromObjectCaseSensitive(req->body, field));
+    va_end(fields);
+    return command;
+}
+
 static void node_handle_write(struct node_request *req)
 {
     const cJSON *key, *value;
@@ -413,11 +430,7 @@ static void node_handle_write(struct node_request *req)
         node_forward(req);
         return;
     }
-    cJSON *command = cJSON_CreateObject();
-    cJSON_AddStringToObject(command, "type", "write");
-    cJSON_AddItemToObject(command, "key", cJSON_Duplicate(key, true));
-    cJSON_AddItemToObject(command, "value", cJSON_Duplicate(value, true));
-    node_propose(req, command);
+    node_propose(req, node_command(req, "write", "key", "value", NULL));
 }
 
 static void node_handle_cas(struct node_request *req)
@@ -430,12 +443,7 @@ static void node_handle_cas(struct node_request *req)
         node_forward(req);
         return;
     }
-    cJSON *command = cJSON_CreateObject();
-    cJSON_AddStringToObject(command, "type", "cas");
-    cJSON_AddItemToObject(command, "key", cJSON_Duplicate(key, true));
-    cJSON_AddItemToObject(command, "from", cJSON_Duplicate(from, true));
-    cJSON_AddItemToObject(command, "to", cJSON_Duplicate(to, true));
-    node_propose(req, command);
+    node_propose(req, node_command(req, "cas", "key", "from", "to", NULL));
 }
 
 static void node_serve_read(struct node_request *req)
@@ -466,7 +474,7 @@ const struct node_handler node_base_handlers[3] = {
 static void node_raft_send(void *ctx, int peer, cJSON *body)
 {
     (void)ctx;
-    proto_send(node.self_id, node.ids[peer], body);
+    proto_send(node.self_id, node.ids[peer], -1, body);
 }
 
 static void node_raft_apply(void *ctx, int64_t index, const struct raft_entry *entry)
@@ -638,8 +646,7 @@ static void node_handle_init(const cJSON *envelope)
 
     cJSON *reply = cJSON_CreateObject();
     cJSON_AddStringToObject(reply, "type", "init_ok");
-    if (msg_id >= 0) cJSON_AddNumberToObject(reply, "in_reply_to", (double)msg_id);
-    proto_send(node.self_id, src, reply);
+    proto_send(node.self_id, src, msg_id, reply);
 
     struct raft_config config = {
         .heartbeat_us = node.flags.heartbeat_ms * 1000,
@@ -692,21 +699,30 @@ static void node_handle_peer(int peer, const cJSON *body)
 
 static void node_handle_client(cJSON *envelope)
 {
-    cJSON *body = cJSON_DetachItemFromObjectCaseSensitive(envelope, "body");
     const char *src = cJSON_GetObjectItemCaseSensitive(envelope, "src")->valuestring;
-    if (!node_has_type(body)) {
-        trace_warn("message from %s has no string \"type\" -> error 12", src);
-        proto_send_error(node.self_id, src, proto_msg_id(body), PROTO_MALFORMED_REQUEST,
-                         "field \"type\" is missing or not a string");
-        cJSON_Delete(body);
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(envelope, "body");
+    int peer = node_peer_index(src);
+    if (peer >= 0 && peer != node.self) {
+        /* Held from before init: a peer's, after all. */
+        if (node_has_type(body)) node_handle_peer(peer, body);
+        return;
+    }
+    const cJSON *msg_id = cJSON_GetObjectItemCaseSensitive(body, "msg_id");
+    int64_t reply_to = proto_msg_id(body);
+    const char *problem = NULL;
+    if (msg_id && reply_to < 0) problem = "field \"msg_id\" must be a non-negative integer";
+    else if (!node_has_type(body)) problem = "field \"type\" is missing or not a string";
+    if (problem) {
+        /* Without a msg_id there is nothing to reply to (Maelstrom's rule), only a log. */
+        trace_warn("message from %s: %s -> %s", src, problem, reply_to >= 0 || msg_id ? "error 12" : "logged");
+        if (reply_to >= 0 || msg_id) proto_send_error(node.self_id, src, reply_to, PROTO_MALFORMED_REQUEST, problem);
         return;
     }
     if (strcmp(cJSON_GetObjectItemCaseSensitive(body, "type")->valuestring, "init") == 0) {
-        cJSON_AddItemToObject(envelope, "body", body);
         node_handle_init(envelope);
         return;
     }
-    node_dispatch(node_request_new(body, src, -1, clock_now_us()));
+    node_dispatch(node_request_new(cJSON_DetachItemFromObjectCaseSensitive(envelope, "body"), src, -1, clock_now_us()));
 }
 
 static void node_queue_client(cJSON *envelope)
@@ -742,17 +758,19 @@ static void node_on_line(void *ctx, const char *line, size_t len)
     const cJSON *body = cJSON_GetObjectItemCaseSensitive(envelope, "body");
     bool is_init = node_has_type(body) &&
                    strcmp(cJSON_GetObjectItemCaseSensitive(body, "type")->valuestring, "init") == 0;
-    if (!node.initialized) {
-        if (is_init) {
-            node_handle_init(envelope);
+    if (!node.initialized && !is_init) {
+        /* init_ok must be the first line we write, so earlier messages wait for it. */
+        if (node.client_len >= NODE_PRE_INIT_BUFFER) {
+            trace_warn("message from %s before init, buffer full -> dropped", src);
+            cJSON_Delete(envelope);
         } else {
-            /* Maelstrom always sends init first; anything earlier cannot be served. */
-            const char *dest = cJSON_GetObjectItemCaseSensitive(envelope, "dest")->valuestring;
-            trace_warn("message from %s before init -> error 11", src);
-            if (proto_msg_id(body) >= 0)
-                proto_send_error(dest, src, proto_msg_id(body), PROTO_TEMPORARILY_UNAVAILABLE,
-                                 "this node has not received init yet");
+            trace_warn("message from %s before init -> held until init", src);
+            node_queue_client(envelope);
         }
+        return;
+    }
+    if (is_init) {
+        node_handle_init(envelope);
         cJSON_Delete(envelope);
         return;
     }

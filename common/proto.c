@@ -119,11 +119,11 @@ int64_t proto_msg_id(const cJSON *body)
     return (int64_t)item->valuedouble;
 }
 
-static void proto_append(const char *text, size_t len)
+static void proto_append_raw(const char *text, size_t len)
 {
-    if (proto_out_len + len + 1 > proto_out_cap) {
+    if (proto_out_len + len > proto_out_cap) {
         size_t cap = proto_out_cap ? proto_out_cap : 64 * 1024;
-        while (cap < proto_out_len + len + 1) cap *= 2;
+        while (cap < proto_out_len + len) cap *= 2;
         char *grown = realloc(proto_out, cap);
         if (!grown) {
             perror("proto: out of memory for output");
@@ -134,30 +134,73 @@ static void proto_append(const char *text, size_t len)
     }
     memcpy(proto_out + proto_out_len, text, len);
     proto_out_len += len;
-    proto_out[proto_out_len++] = '\n';
 }
 
-void proto_send(const char *src, const char *dest, cJSON *body)
+/* Appends text as a JSON string. Node and client ids are opaque strings, so they are
+ * escaped like any other. */
+static void proto_append_string(const char *text)
 {
-    cJSON_AddNumberToObject(body, "msg_id", (double)proto_next_msg_id++);
-    cJSON *envelope = cJSON_CreateObject();
-    cJSON_AddItemToObject(envelope, "src", cJSON_CreateStringReference(src));
-    cJSON_AddItemToObject(envelope, "dest", cJSON_CreateStringReference(dest));
-    cJSON_AddItemToObject(envelope, "body", body);
-    /* Small messages are printed into a stack buffer to skip a malloc per line. */
+    char buf[256];
+    size_t len = 0;
+    buf[len++] = '"';
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (len > sizeof buf - 8) {
+            proto_append_raw(buf, len);
+            len = 0;
+        }
+        if (*c == '"' || *c == '\\') {
+            buf[len++] = '\\';
+            buf[len++] = (char)*c;
+        } else if (*c < 0x20) {
+            len += (size_t)snprintf(buf + len, 8, "\\u%04x", *c);
+        } else {
+            buf[len++] = (char)*c;
+        }
+    }
+    buf[len++] = '"';
+    proto_append_raw(buf, len);
+}
+
+static void proto_append_int(int64_t value)
+{
+    char buf[24];
+    int len = snprintf(buf, sizeof buf, "%lld", (long long)value);
+    proto_append_raw(buf, (size_t)len);
+}
+
+/* The envelope and the integer ids are written here rather than built as cJSON items:
+ * cJSON prints every number through sprintf and sscanf, which is most of the cost of a
+ * short reply. The body itself is printed by cJSON. */
+void proto_send(const char *src, const char *dest, int64_t in_reply_to, cJSON *body)
+{
     char small[4096];
-    if (cJSON_PrintPreallocated(envelope, small, sizeof small, false)) {
-        proto_append(small, strlen(small));
-    } else {
-        char *text = cJSON_PrintUnformatted(envelope);
+    char *text = small;
+    if (!cJSON_PrintPreallocated(body, small, sizeof small, false)) {
+        text = cJSON_PrintUnformatted(body);
         if (!text) {
             perror("proto: out of memory printing a message");
             abort();
         }
-        proto_append(text, strlen(text));
-        free(text);
     }
-    cJSON_Delete(envelope);
+    size_t len = strlen(text);
+    proto_append_raw("{\"src\":", 7);
+    proto_append_string(src);
+    proto_append_raw(",\"dest\":", 8);
+    proto_append_string(dest);
+    proto_append_raw(",\"body\":", 8);
+    /* text is "{...}": drop its closing brace and add our fields. */
+    proto_append_raw(text, len - 1);
+    bool empty = len == 2;
+    if (in_reply_to >= 0) {
+        proto_append_raw(empty ? "\"in_reply_to\":" : ",\"in_reply_to\":", empty ? 14 : 15);
+        proto_append_int(in_reply_to);
+        empty = false;
+    }
+    proto_append_raw(empty ? "\"msg_id\":" : ",\"msg_id\":", empty ? 9 : 10);
+    proto_append_int(proto_next_msg_id++);
+    proto_append_raw("}}\n", 3);
+    if (text != small) free(text);
+    cJSON_Delete(body);
     if (proto_out_len >= PROTO_FLUSH_AT_BYTES) proto_flush();
 }
 
@@ -166,10 +209,9 @@ void proto_send_error(const char *src, const char *dest, int64_t in_reply_to, in
 {
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "type", "error");
-    if (in_reply_to >= 0) cJSON_AddNumberToObject(body, "in_reply_to", (double)in_reply_to);
     cJSON_AddNumberToObject(body, "code", code);
     cJSON_AddStringToObject(body, "text", text);
-    proto_send(src, dest, body);
+    proto_send(src, dest, in_reply_to, body);
 }
 
 void proto_flush(void)

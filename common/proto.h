@@ -51,8 +51,9 @@ int proto_get_bool(const cJSON *body, const char *field, bool *out, char *why, s
 /* msg_id is optional on input (a message without one gets no reply); -1 when absent. */
 int64_t proto_msg_id(const cJSON *body);
 
-/* Sends body from src to dest. Takes ownership of body; stamps its msg_id. */
-void proto_send(const char *src, const char *dest, cJSON *body);
+/* Sends body from src to dest, adding in_reply_to (when >= 0) and the next msg_id.
+ * Takes ownership of body, which must be an object. */
+void proto_send(const char *src, const char *dest, int64_t in_reply_to, cJSON *body);
 /* An error reply: {"type":"error","in_reply_to","code","text"}. */
 void proto_send_error(const char *src, const char *dest, int64_t in_reply_to, int code,
                       const char *text);

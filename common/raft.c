@@ -189,6 +189,7 @@ static int raft_count_votes(const struct raft *r)
 }
 
 static void raft_broadcast(struct raft *r, int64_t now_us);
+static void raft_advance_commit(struct raft *r);
 
 static void raft_become_leader(struct raft *r, int64_t now_us)
 {
@@ -209,6 +210,7 @@ static void raft_become_leader(struct raft *r, int64_t now_us)
     r->noop_index = r->last_index;
     r->match_index[r->self] = r->last_index;
     r->confirmed_round = r->round;
+    raft_advance_commit(r); /* a single-member cluster commits it right here */
     trace_event("won election with %d of %d votes -> leader of term %lld, no-op at %lld",
                 raft_count_votes(r), r->n, (long long)r->term, (long long)r->noop_index);
     raft_notify(r);
