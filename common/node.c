@@ -51,6 +51,8 @@ static struct {
     size_t client_head, client_len, client_cap;
 } node;
 
+static node_handler_fn node_find_handler(const char *type);
+
 /* ---- small accessors ---- */
 
 struct raft *node_raft(void)
@@ -94,6 +96,14 @@ static char *node_strdup(const char *s)
         abort();
     }
     return copy;
+}
+
+bool node_unsafe_test_switch(const char *name)
+{
+    const char *value = getenv(name);
+    bool on = value && strcmp(value, "1") == 0;
+    if (on) trace_warn("%s=1: an UNSAFE test-only behaviour is on", name);
+    return on;
 }
 
 static int node_peer_index(const char *id)
@@ -146,17 +156,22 @@ struct node_request *node_next_waiting(struct node_request *req)
     return req->wait_next;
 }
 
-void node_wait_stage(struct node_request *req)
+void node_wait_stage(struct node_request *req, node_serve_fn retry, int64_t deadline_us,
+                     node_serve_fn on_deadline)
 {
+    req->serve = retry;
+    req->stage_deadline_us = deadline_us;
+    req->on_stage_deadline = on_deadline;
     node_wait_on(req, NODE_WAIT_STAGE);
+    loop_wake_timers();
 }
 
-void node_for_each_stage_waiter(void (*fn)(struct node_request *req, void *arg), void *arg)
+void node_retry_stage_waiters(void)
 {
     struct node_request *req = node.waits[NODE_WAIT_STAGE].head;
     while (req) {
         struct node_request *next = req->wait_next;
-        fn(req, arg);
+        req->serve(req);
         req = next;
     }
 }
@@ -321,11 +336,7 @@ static void node_retry_leaderless(void)
         node_unwait(req);
         if (leader == node.self) {
             /* We became leader: handle it here, from the top. */
-            for (int i = 0; i < node.stage->handler_count; i++)
-                if (strcmp(node.stage->handlers[i].type, req->type) == 0) {
-                    node.stage->handlers[i].handle(req);
-                    break;
-                }
+            node_find_handler(req->type)(req);
         } else {
             node_send_forward(req, leader);
         }
@@ -348,7 +359,13 @@ static void node_on_forward_res(const cJSON *body)
             node_wait_on(req, NODE_WAIT_LEADER);
             return;
         }
-        node_reply(req, cJSON_Duplicate(reply, true));
+        cJSON *relayed = cJSON_Duplicate(reply, true);
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(relayed, "type");
+        if (req->reason && cJSON_IsString(type) && strcmp(type->valuestring, "error") != 0) {
+            cJSON_DeleteItemFromObjectCaseSensitive(relayed, "reason");
+            cJSON_AddStringToObject(relayed, "reason", req->reason);
+        }
+        node_reply(req, relayed);
         return;
     }
     /* Already answered (timed out) here: the late reply has no one to go to. */
@@ -458,7 +475,7 @@ static void node_handle_read(struct node_request *req)
     readindex_submit(req, node_serve_read, clock_now_us());
 }
 
-const struct node_handler node_base_handlers[3] = {
+static const struct node_handler node_base_handlers[] = {
     {"read", node_handle_read},
     {"write", node_handle_write},
     {"cas", node_handle_cas},
@@ -577,6 +594,12 @@ static int64_t node_deadline_timer(void *ctx, int64_t now_us)
     }
     if (node.raft) node_retry_leaderless();
     int64_t next_us = node.all.head ? node.all.head->deadline_us - now_us : 1000000;
+    for (req = node.waits[NODE_WAIT_STAGE].head; req;) {
+        struct node_request *next = req->wait_next;
+        if (req->stage_deadline_us <= now_us) req->on_stage_deadline(req);
+        else if (req->stage_deadline_us - now_us < next_us) next_us = req->stage_deadline_us - now_us;
+        req = next;
+    }
     if (node.waits[NODE_WAIT_LEADER].head && next_us > NODE_LEADER_RETRY_US)
         next_us = NODE_LEADER_RETRY_US;
     return next_us;
@@ -584,13 +607,21 @@ static int64_t node_deadline_timer(void *ctx, int64_t now_us)
 
 /* ---- messages ---- */
 
+static node_handler_fn node_find_handler(const char *type)
+{
+    for (int i = 0; i < node.stage->handler_count; i++)
+        if (strcmp(node.stage->handlers[i].type, type) == 0) return node.stage->handlers[i].handle;
+    for (size_t i = 0; i < sizeof node_base_handlers / sizeof node_base_handlers[0]; i++)
+        if (strcmp(node_base_handlers[i].type, type) == 0) return node_base_handlers[i].handle;
+    return NULL;
+}
+
 static void node_dispatch(struct node_request *req)
 {
-    for (int i = 0; i < node.stage->handler_count; i++) {
-        if (strcmp(node.stage->handlers[i].type, req->type) == 0) {
-            node.stage->handlers[i].handle(req);
-            return;
-        }
+    node_handler_fn handle = node_find_handler(req->type);
+    if (handle) {
+        handle(req);
+        return;
     }
     trace_warn("%s from %s: unknown type -> error 10", req->type, req->client);
     node_reply_error(req, PROTO_NOT_SUPPORTED, "message type \"%s\" is not supported by stage %s",
@@ -652,6 +683,7 @@ static void node_handle_init(const cJSON *envelope)
         .heartbeat_us = node.flags.heartbeat_ms * 1000,
         .election_timeout_us = node.flags.election_timeout_ms * 1000,
         .max_entries_per_append = 64,
+        .without_check_quorum = node_unsafe_test_switch("READPATH_UNSAFE_NO_CHECK_QUORUM"),
     };
     struct raft_callbacks callbacks = {
         .send = node_raft_send,

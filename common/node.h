@@ -2,9 +2,9 @@
  *
  * It owns the process: flags, the init handshake, the event loop, the Raft core, the KV
  * state machine, and the life of every client request from arrival to reply. A stage
- * adds read paths through two small tables: handlers (message type -> function) and
- * plugins (hooks into Raft events and replies). Stage 00's main.c is just the base
- * handler table and a call to node_main.
+ * adds read paths through two small tables: handlers (message type -> function) for
+ * the messages it adds, and plugins (hooks into Raft events and replies). Stage 00 adds
+ * nothing: its main.c is a name and a call to node_main.
  *
  * A request is answered exactly once, by the node the client sent it to. If this node
  * is not the leader it forwards the request to the one it knows and relays the reply;
@@ -49,7 +49,10 @@ struct node_request {
     int64_t read_index;  /* ReadIndex: commit index to reach; -1 until assigned */
     uint64_t read_round; /* ReadIndex: a round at or after this confirms it */
     node_serve_fn serve; /* what to do once ReadIndex (or a stage wait) is satisfied */
-    int64_t stage_value; /* a stage's own number for this request (e.g. a token) */
+    int64_t stage_value; /* a stage's own number for this request (a bound, a token) */
+    int64_t stage_deadline_us;        /* a stage wait gives up at this time ... */
+    node_serve_fn on_stage_deadline;  /* ... by calling this */
+    const char *reason; /* why it was redirected; added to the relayed reply as "reason" */
 };
 
 typedef void (*node_handler_fn)(struct node_request *req);
@@ -85,10 +88,10 @@ struct node_stage {
     int plugin_count;
 };
 
+/* Runs the node. Stage 00's messages (read, write, cas) are always served; the stage's
+ * table adds its own. */
 int node_main(int argc, char **argv, const struct node_stage *stage);
 
-/* Stage 00's handlers: linearizable read (ReadIndex), write, cas. */
-extern const struct node_handler node_base_handlers[3];
 
 /* ---- for handlers and plugins ---- */
 struct raft *node_raft(void);
@@ -99,6 +102,9 @@ bool node_is_leader(void);
 bool node_maelstrom_mode(void); /* --maelstrom: replies carry exactly Maelstrom's fields */
 int64_t node_request_timeout_us(void);
 int64_t node_heartbeat_us(void);
+/* Negative controls: an environment variable set to 1 turns on a deliberately unsafe
+ * behaviour, so a test can show a checker catching it. Logged loudly when on. */
+bool node_unsafe_test_switch(const char *name);
 
 /* Replies (takes ownership of body; sets in_reply_to) and frees the request. */
 void node_reply(struct node_request *req, cJSON *body);
@@ -111,10 +117,13 @@ bool node_require_bool(struct node_request *req, const char *field, bool *out);
 void node_forward(struct node_request *req);
 /* Appends a write-like command; the reply comes when it applies. Leader only. */
 void node_propose(struct node_request *req, cJSON *command);
-/* Parks a request on a stage's own condition; node_wake_stage takes it back. */
-void node_wait_stage(struct node_request *req);
-/* Calls fn on every request parked with node_wait_stage (fn may reply to it). */
-void node_for_each_stage_waiter(void (*fn)(struct node_request *req, void *arg), void *arg);
+/* Parks a request on a stage's own condition. node_retry_stage_waiters calls `retry`,
+ * which either answers the request or leaves it parked (it must not park it again);
+ * at deadline_us `on_deadline` runs instead (it must answer or move the request). */
+void node_wait_stage(struct node_request *req, node_serve_fn retry, int64_t deadline_us,
+                     node_serve_fn on_deadline);
+/* A read path's state improved: give every parked request another try. */
+void node_retry_stage_waiters(void);
 /* Answers a read from the local state machine with `<type>_ok {value}` or error 20;
  * extra fields are added by `extend` (may be NULL). */
 void node_reply_value(struct node_request *req, void (*extend)(struct node_request *, cJSON *));

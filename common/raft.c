@@ -625,7 +625,7 @@ static int64_t raft_quorum_contact_us(const struct raft *r, int64_t now_us)
 int64_t raft_tick(struct raft *r, int64_t now_us)
 {
     if (r->role == RAFT_LEADER) {
-        if (r->n > 1) {
+        if (r->n > 1 && !r->config.without_check_quorum) {
             int64_t contact_us = raft_quorum_contact_us(r, now_us);
             if (contact_us > r->leader_contact_us) r->leader_contact_us = contact_us;
             if (now_us - contact_us >= r->config.election_timeout_us) {

@@ -37,6 +37,9 @@ struct raft_config {
     int64_t heartbeat_us;
     int64_t election_timeout_us; /* the minimum; timeouts are drawn from [min, 1.5*min) */
     int max_entries_per_append;
+    /* Test-only (stage 01's negative control): a leader that never steps down for lack
+     * of a majority, as etcd's raft library behaves unless CheckQuorum is enabled. */
+    bool without_check_quorum;
 };
 
 struct raft_callbacks {

@@ -1,0 +1,301 @@
+#include "follower_read.h"
+
+#include "clock.h"
+#include "proto.h"
+#include "readindex.h"
+#include "trace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A node too stale for a request waits this many heartbeats for a fresher pair before
+ * redirecting to the leader: a pair needs about 2.5 heartbeats to come back. */
+#define FR_WAIT_HEARTBEATS 3
+/* Pairs received for indexes not applied yet; more than this and the oldest go. */
+#define FR_MAX_PENDING 32
+/* Stamps a leader holds per follower while waiting for a round to prove them. */
+#define FR_MAX_UNPROVEN 8
+
+struct fr_pair {
+    int64_t stamp_us; /* the follower's clock when it sent the reply */
+    int64_t index;    /* the leader's commit index when the reply arrived */
+};
+
+struct fr_unproven {
+    struct fr_pair pair;
+    double incarnation;
+    uint64_t arrival_round; /* proven by any confirmed round after this one */
+    bool used;
+};
+
+struct fr_peer {
+    struct fr_unproven unproven[FR_MAX_UNPROVEN];
+    struct fr_pair proven;
+    double proven_incarnation;
+    bool has_proven;
+};
+
+static struct {
+    /* This process's incarnation: below 2^53 so it survives a JSON number. */
+    double incarnation;
+    int64_t fresh_as_of_us;
+    struct fr_pair pending[FR_MAX_PENDING];
+    int pending_count;
+    struct fr_peer *peers; /* leader side, one per cluster member */
+    int n;
+    /* Negative control: "time since the last heartbeat" as the bound. */
+    bool naive;
+    int64_t last_leader_contact_us;
+} fr = {.fresh_as_of_us = INT64_MIN, .last_leader_contact_us = INT64_MIN};
+
+int64_t follower_read_fresh_as_of_us(void)
+{
+    return fr.naive ? fr.last_leader_contact_us : fr.fresh_as_of_us;
+}
+
+/* Takes a proven pair: usable now if its index is applied, else kept for later. */
+static void fr_learn(struct fr_pair pair, int64_t now_us)
+{
+    if (pair.stamp_us > now_us || pair.stamp_us <= fr.fresh_as_of_us) return;
+    if (pair.index <= raft_applied_index(node_raft())) {
+        fr.fresh_as_of_us = pair.stamp_us;
+        return;
+    }
+    for (int i = 0; i < fr.pending_count; i++)
+        if (fr.pending[i].stamp_us == pair.stamp_us) return;
+    if (fr.pending_count == FR_MAX_PENDING) {
+        /* Drop the oldest stamp: a newer one is worth more once applied. */
+        int oldest = 0;
+        for (int i = 1; i < fr.pending_count; i++)
+            if (fr.pending[i].stamp_us < fr.pending[oldest].stamp_us) oldest = i;
+        fr.pending[oldest] = fr.pending[--fr.pending_count];
+    }
+    fr.pending[fr.pending_count++] = pair;
+}
+
+static void fr_started(void)
+{
+    fr.incarnation = (double)(clock_random() >> 11);
+    fr.n = raft_cluster_size(node_raft());
+    fr.peers = calloc((size_t)fr.n, sizeof *fr.peers);
+    if (!fr.peers) abort();
+    fr.naive = node_unsafe_test_switch("READPATH_UNSAFE_NAIVE_STALENESS");
+}
+
+/* ---- follower side ---- */
+
+static void fr_append_res_extend(cJSON *res, int64_t now_us)
+{
+    cJSON_AddNumberToObject(res, "fr_stamp_us", (double)now_us);
+    cJSON_AddNumberToObject(res, "fr_incarnation", fr.incarnation);
+}
+
+static void fr_append_seen(int leader, const cJSON *append, int64_t now_us)
+{
+    (void)leader;
+    fr.last_leader_contact_us = now_us;
+    const cJSON *pair = cJSON_GetObjectItemCaseSensitive(append, "fr_pair");
+    if (!pair) return;
+    char why[128];
+    int64_t stamp_us, index;
+    const cJSON *incarnation = cJSON_GetObjectItemCaseSensitive(pair, "incarnation");
+    if (proto_get_nonneg_int(pair, "stamp_us", &stamp_us, why, sizeof why) != PROTO_OK ||
+        proto_get_nonneg_int(pair, "index", &index, why, sizeof why) != PROTO_OK ||
+        !cJSON_IsNumber(incarnation)) {
+        trace_warn("fr_pair from the leader is malformed (%s); ignored", why);
+        return;
+    }
+    /* A stamp from an earlier life of this process means nothing to this clock. */
+    if (incarnation->valuedouble != fr.incarnation) return;
+    fr_learn((struct fr_pair){.stamp_us = stamp_us, .index = index}, now_us);
+    node_retry_stage_waiters();
+}
+
+static void fr_applied(int64_t index, const struct raft_entry *entry)
+{
+    (void)entry;
+    bool improved = false;
+    for (int i = 0; i < fr.pending_count;) {
+        if (fr.pending[i].index <= index) {
+            if (fr.pending[i].stamp_us > fr.fresh_as_of_us) {
+                fr.fresh_as_of_us = fr.pending[i].stamp_us;
+                improved = true;
+            }
+            fr.pending[i] = fr.pending[--fr.pending_count];
+        } else {
+            i++;
+        }
+    }
+    if (improved) node_retry_stage_waiters();
+}
+
+/* ---- leader side ---- */
+
+static void fr_append_res_seen(int peer, const cJSON *res, int64_t now_us)
+{
+    (void)now_us;
+    struct raft *r = node_raft();
+    /* Before the no-op is applied the commit index may miss earlier leaders' entries. */
+    if (raft_applied_index(r) < raft_noop_index(r)) return;
+    const cJSON *stamp = cJSON_GetObjectItemCaseSensitive(res, "fr_stamp_us");
+    const cJSON *incarnation = cJSON_GetObjectItemCaseSensitive(res, "fr_incarnation");
+    if (!cJSON_IsNumber(stamp) || !cJSON_IsNumber(incarnation) || stamp->valuedouble < 0 ||
+        stamp->valuedouble > 9007199254740992.0)
+        return;
+    struct fr_peer *p = &fr.peers[peer];
+    int slot = 0;
+    for (int i = 0; i < FR_MAX_UNPROVEN; i++) {
+        if (!p->unproven[i].used) {
+            slot = i;
+            break;
+        }
+        if (p->unproven[i].arrival_round < p->unproven[slot].arrival_round) slot = i;
+    }
+    p->unproven[slot] = (struct fr_unproven){
+        .pair = {.stamp_us = (int64_t)stamp->valuedouble, .index = raft_commit_index(r)},
+        .incarnation = incarnation->valuedouble,
+        .arrival_round = raft_round(r),
+        .used = true,
+    };
+}
+
+static void fr_round_confirmed(uint64_t round, int64_t sent_us, int64_t commit_index)
+{
+    struct raft *r = node_raft();
+    if (raft_role(r) != RAFT_LEADER) return;
+    for (int peer = 0; peer < fr.n; peer++) {
+        struct fr_peer *p = &fr.peers[peer];
+        for (int i = 0; i < FR_MAX_UNPROVEN; i++) {
+            struct fr_unproven *u = &p->unproven[i];
+            /* Only a round that began after the stamp arrived proves it. */
+            if (!u->used || u->arrival_round >= round) continue;
+            if (!p->has_proven || u->pair.stamp_us > p->proven.stamp_us ||
+                u->incarnation != p->proven_incarnation) {
+                p->proven = u->pair;
+                p->proven_incarnation = u->incarnation;
+                p->has_proven = true;
+            }
+            u->used = false;
+        }
+    }
+    /* The leader's own pair: the round's send time, with the commit index at sending,
+     * which must cover this term's no-op. */
+    if (commit_index >= raft_noop_index(r)) {
+        fr_learn((struct fr_pair){.stamp_us = sent_us, .index = commit_index}, clock_now_us());
+        node_retry_stage_waiters();
+    }
+}
+
+static void fr_append_extend(int peer, cJSON *append)
+{
+    struct fr_peer *p = &fr.peers[peer];
+    if (!p->has_proven) return;
+    cJSON *pair = cJSON_AddObjectToObject(append, "fr_pair");
+    cJSON_AddNumberToObject(pair, "stamp_us", (double)p->proven.stamp_us);
+    cJSON_AddNumberToObject(pair, "index", (double)p->proven.index);
+    cJSON_AddNumberToObject(pair, "incarnation", p->proven_incarnation);
+}
+
+static void fr_leadership_changed(void)
+{
+    /* Stamps waiting for proof were about the old term's leadership: start over. What
+     * this node has already learned (fresh_as_of) stays true. */
+    for (int peer = 0; peer < fr.n; peer++) memset(&fr.peers[peer], 0, sizeof fr.peers[peer]);
+}
+
+const struct node_plugin follower_read_plugin = {
+    .name = "follower_read",
+    .started = fr_started,
+    .leadership_changed = fr_leadership_changed,
+    .round_confirmed = fr_round_confirmed,
+    .applied = fr_applied,
+    .append_extend = fr_append_extend,
+    .append_seen = fr_append_seen,
+    .append_res_extend = fr_append_res_extend,
+    .append_res_seen = fr_append_res_seen,
+};
+
+/* ---- the request ---- */
+
+static void fr_add_linearizable(struct node_request *req, cJSON *reply)
+{
+    cJSON_AddStringToObject(reply, "served_by", node_id());
+    cJSON_AddBoolToObject(reply, "linearizable", true);
+    cJSON_AddStringToObject(reply, "reason", req->reason ? req->reason : "redirected_to_leader");
+}
+
+static void fr_serve_linearizable(struct node_request *req)
+{
+    node_reply_value(req, fr_add_linearizable);
+}
+
+/* The leader reads with ReadIndex; anyone else sends it to the leader. */
+static void fr_read_at_leader(struct node_request *req, const char *reason)
+{
+    req->reason = reason;
+    if (node_is_leader()) {
+        readindex_submit(req, fr_serve_linearizable, clock_now_us());
+        return;
+    }
+    /* The leader sees a bound of 0 and reads linearizably; our reason is relayed. */
+    cJSON_ReplaceItemInObjectCaseSensitive(req->body, "max_staleness_ms", cJSON_CreateNumber(0));
+    node_forward(req);
+}
+
+/* Serves from local state if the proven bound is within the request's; the value is
+ * read first and the clock after, so the reported bound covers the read. */
+static bool fr_try_local(struct node_request *req)
+{
+    int64_t fresh_as_of_us = follower_read_fresh_as_of_us();
+    if (fresh_as_of_us == INT64_MIN) return false;
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(req->body, "key");
+    const cJSON *value;
+    int found = kv_read(node_kv(), key, &value);
+    int64_t now_us = clock_now_us();
+    int64_t staleness_ms = (now_us - fresh_as_of_us + 999) / 1000;
+    if (staleness_ms > req->stage_value) return false;
+    if (found != PROTO_OK) {
+        node_reply_error(req, PROTO_KEY_DOES_NOT_EXIST, "key does not exist (as of %lld ms ago)",
+                         (long long)staleness_ms);
+        return true;
+    }
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddStringToObject(reply, "type", "follower_read_ok");
+    cJSON_AddItemReferenceToObject(reply, "value", (cJSON *)value);
+    cJSON_AddNumberToObject(reply, "actual_staleness_ms", (double)staleness_ms);
+    cJSON_AddStringToObject(reply, "served_by", node_id());
+    cJSON_AddBoolToObject(reply, "linearizable", false);
+    node_reply(req, reply);
+    return true;
+}
+
+static void fr_retry(struct node_request *req)
+{
+    fr_try_local(req);
+}
+
+static void fr_give_up_waiting(struct node_request *req)
+{
+    trace_event("follower_read from %s: no proof within %lld ms after %lld ms -> leader",
+                req->client, (long long)req->stage_value,
+                (long long)((clock_now_us() - req->received_us) / 1000));
+    fr_read_at_leader(req, "follower_too_stale_redirected_to_leader");
+}
+
+void follower_read_handle(struct node_request *req)
+{
+    const cJSON *key;
+    int64_t max_staleness_ms;
+    if (!node_require_any(req, "key", &key) ||
+        !node_require_nonneg_int(req, "max_staleness_ms", &max_staleness_ms))
+        return;
+    if (max_staleness_ms == 0) {
+        fr_read_at_leader(req, "redirected_to_leader");
+        return;
+    }
+    req->stage_value = max_staleness_ms;
+    if (fr_try_local(req)) return;
+    node_wait_stage(req, fr_retry,
+                    clock_now_us() + FR_WAIT_HEARTBEATS * node_heartbeat_us(),
+                    fr_give_up_waiting);
+}
