@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Stage 01, piped into one node: the seed's sample cases (shared/seeds/01-follower-reads.txt,
+# compared field by field as subsets) and follower_read's bad inputs.
+. "$(dirname "$0")/lib.sh"
+
+test_expect_success 'seed: follower read within staleness bound (n1 of n1..n3, alone)' '
+    printf "%s\n" \
+      "{\"src\":\"c0\",\"dest\":\"n1\",\"body\":{\"type\":\"init\",\"msg_id\":1,\"node_id\":\"n1\",\"node_ids\":[\"n1\",\"n2\",\"n3\"]}}" \
+      "{\"src\":\"c1\",\"dest\":\"n1\",\"body\":{\"type\":\"follower_read\",\"msg_id\":2,\"key\":\"x\",\"max_staleness_ms\":5000}}" |
+      node_pipe
+    json_subset "{\"src\": \"n1\", \"dest\": \"c0\", \"body\": {\"type\": \"init_ok\", \"in_reply_to\": 1, \"msg_id\": 0}}" out
+    # Alone, it can prove nothing: never a follower_read_ok, and never a stale value.
+    json_absent "{\"body\":{\"type\":\"follower_read_ok\"}}" out
+'
+
+test_expect_success 'seed: zero staleness redirects to leader (n1 of n1..n3, alone)' '
+    printf "%s\n" \
+      "{\"src\":\"c0\",\"dest\":\"n1\",\"body\":{\"type\":\"init\",\"msg_id\":1,\"node_id\":\"n1\",\"node_ids\":[\"n1\",\"n2\",\"n3\"]}}" \
+      "{\"src\":\"c1\",\"dest\":\"n1\",\"body\":{\"type\":\"follower_read\",\"msg_id\":2,\"key\":\"x\",\"max_staleness_ms\":0}}" |
+      node_pipe
+    json_subset "{\"src\": \"n1\", \"dest\": \"c0\", \"body\": {\"type\": \"init_ok\", \"in_reply_to\": 1, \"msg_id\": 0}}" out
+    json_subset "{\"body\":{\"type\":\"error\",\"in_reply_to\":2,\"code\":11}}" out
+'
+
+test_expect_success 'a single-member cluster serves follower_read locally with its own bound' '
+    { init_line n1 n1
+      client_line n1 "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":\"42\"}"
+      client_line n1 "{\"type\":\"follower_read\",\"msg_id\":3,\"key\":\"x\",\"max_staleness_ms\":5000}"
+    } | node_pipe
+    json_subset "{\"body\":{\"type\":\"follower_read_ok\",\"in_reply_to\":3,\"value\":\"42\",\"served_by\":\"n1\",\"linearizable\":false}}" out
+    staleness=$(json_reply 3 out | jq ".body.actual_staleness_ms")
+    echo "actual_staleness_ms=$staleness (bound 5000)"
+    [ "$staleness" -ge 0 ] && [ "$staleness" -le 5000 ]
+'
+
+test_expect_success 'a single-member cluster: max_staleness_ms 0 reads linearizably' '
+    { init_line n1 n1
+      client_line n1 "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":\"42\"}"
+      client_line n1 "{\"type\":\"follower_read\",\"msg_id\":3,\"key\":\"x\",\"max_staleness_ms\":0}"
+    } | node_pipe
+    json_subset "{\"body\":{\"type\":\"follower_read_ok\",\"in_reply_to\":3,\"value\":\"42\",\"served_by\":\"n1\",\"linearizable\":true,\"reason\":\"redirected_to_leader\"}}" out
+'
+
+test_expect_success 'follower_read of a missing key is error 20' '
+    { init_line n1 n1
+      client_line n1 "{\"type\":\"follower_read\",\"msg_id\":2,\"key\":\"nope\",\"max_staleness_ms\":1000}"
+    } | node_pipe
+    json_subset "{\"body\":{\"type\":\"error\",\"in_reply_to\":2,\"code\":20}}" out
+'
+
+for bad in "" ",\"max_staleness_ms\":-1" ",\"max_staleness_ms\":1.5" ",\"max_staleness_ms\":\"100\"" ",\"max_staleness_ms\":null"; do
+    test_expect_success "max_staleness_ms bad (${bad:-missing}) is error 12 naming the field" '
+        { init_line n1 n1
+          client_line n1 "{\"type\":\"follower_read\",\"msg_id\":2,\"key\":\"x\"$bad}"
+          client_line n1 "{\"type\":\"write\",\"msg_id\":3,\"key\":\"x\",\"value\":1}"
+          client_line n1 "{\"type\":\"read\",\"msg_id\":4,\"key\":\"x\"}"
+        } | node_pipe
+        json_subset "{\"body\":{\"type\":\"error\",\"in_reply_to\":2,\"code\":12}}" out
+        json_reply 2 out | jq -e ".body.text | test(\"max_staleness_ms\")"
+        json_subset "{\"body\":{\"type\":\"read_ok\",\"in_reply_to\":4,\"value\":1}}" out
+    '
+done
+
+test_expect_success 'follower_read without key is error 12 naming key' '
+    { init_line n1 n1
+      client_line n1 "{\"type\":\"follower_read\",\"msg_id\":2,\"max_staleness_ms\":10}"
+    } | node_pipe
+    json_reply 2 out | jq -e ".body.code == 12 and (.body.text | test(\"key\"))"
+'
+
+test_done
