@@ -1,0 +1,24 @@
+/* checker: what every history checker shares: its exit codes, its input, its memory policy. */
+#ifndef CHECKER_H
+#define CHECKER_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* CONTRACT §4: the verdict is the exit status, so scripts can branch on it. */
+enum checker_exit {
+    CHECKER_OK = 0,        /* no anomaly */
+    CHECKER_ANOMALY = 1,   /* an anomaly, printed with the ops that show it */
+    CHECKER_BAD_INPUT = 2, /* the history could not be read; the line is named */
+    CHECKER_UNKNOWN = 3,   /* the search ran out of budget (or memory) before deciding */
+};
+
+/* Like realloc, but a checker that runs out of memory has no verdict to give: it says so and
+ * exits CHECKER_UNKNOWN instead of returning NULL to every caller. */
+void *checker_realloc(void *old, size_t count, size_t size);
+
+/* The history named by the one positional argument, or stdin when there is none.
+ * On failure prints why and returns NULL. */
+FILE *checker_open_input(const char *path);
+
+#endif
