@@ -1,0 +1,351 @@
+#!/usr/bin/env bash
+# Stage 00, one node on piped stdin: init, read/write/cas, error codes, msg_id
+# numbering, addressing, a lone member of a 3-node cluster at EOF, the command line.
+# Every comparison is a field subset, so later stages' nodes (more reply fields) pass.
+. "$(dirname "$0")/lib.sh"
+
+# The input of a single-member cluster n1: init, then one client line per BODY.
+solo() {
+    init_line n1 n1
+    local body
+    for body in "$@"; do client_line n1 "$body"; done
+}
+
+# The read_ok that answers msg_id N carries exactly the JSON value V (deep equality,
+# so object key order does not matter and extra object fields are a mismatch).
+expect_value() {
+    local replies='[inputs | fromjson? // empty | select(.body.in_reply_to? == $n)]'
+    if jq -nRe --argjson n "$1" --argjson v "$2" "$replies"'
+        | length == 1 and .[0].body.type == "read_ok" and .[0].body.value == $v' out >/dev/null; then
+        return 0
+    fi
+    echo "expected one read_ok to msg_id $1 with value $2; the replies to it:"
+    jq -nRc --argjson n "$1" "$replies"'[]' out | cut -c1-300
+    return 1
+}
+
+test_expect_success '--help prints usage naming the flags and exits 0' '
+    timeout "$(scaled 5)" "$NODE_BIN" --help </dev/null >out 2>err
+    cat out
+    grep -q -- --heartbeat-ms out
+    grep -q -- --election-timeout-ms out
+    grep -q -- --maelstrom out
+'
+
+test_expect_success 'an unknown flag exits non-zero with a message on stderr' '
+    status=0
+    timeout "$(scaled 5)" "$NODE_BIN" --no-such-flag </dev/null >out 2>err || status=$?
+    echo "status $status"; cat err
+    test "$status" -ne 0
+    test "$status" -ne 124
+    grep -q -- --no-such-flag err
+'
+
+test_expect_success 'init gets init_ok with msg_id 0 as the first line' '
+    init_line n1 n1 | node_pipe
+    cat out
+    json_subset "{\"src\":\"n1\",\"dest\":\"c0\",\"body\":{\"type\":\"init_ok\",\"in_reply_to\":1,\"msg_id\":0}}" out
+    head -n 1 out >first
+    json_subset "{\"body\":{\"type\":\"init_ok\"}}" first
+'
+
+test_expect_success 'single member: write then read returns the value' '
+    solo "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":42}" \
+         "{\"type\":\"read\",\"msg_id\":3,\"key\":\"x\"}" | node_pipe
+    cat out
+    json_subset "{\"src\":\"n1\",\"dest\":\"c1\",\"body\":{\"type\":\"write_ok\",\"in_reply_to\":2}}" out
+    json_subset "{\"src\":\"n1\",\"dest\":\"c1\",\"body\":{\"type\":\"read_ok\",\"in_reply_to\":3,\"value\":42}}" out
+'
+
+test_expect_success 'a later write overwrites an earlier one' '
+    solo "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":1}" \
+         "{\"type\":\"write\",\"msg_id\":3,\"key\":\"x\",\"value\":2}" \
+         "{\"type\":\"read\",\"msg_id\":4,\"key\":\"x\"}" | node_pipe
+    expect_value 4 2
+'
+
+test_expect_success 'cas with a matching from succeeds (cas_ok) and the value changes' '
+    solo "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":1}" \
+         "{\"type\":\"cas\",\"msg_id\":3,\"key\":\"x\",\"from\":1,\"to\":2}" \
+         "{\"type\":\"read\",\"msg_id\":4,\"key\":\"x\"}" | node_pipe
+    cat out
+    json_subset "{\"src\":\"n1\",\"dest\":\"c1\",\"body\":{\"type\":\"cas_ok\",\"in_reply_to\":3}}" out
+    expect_value 4 2
+'
+
+test_expect_success 'cas with a different from gets error 22 and changes nothing' '
+    solo "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":1}" \
+         "{\"type\":\"cas\",\"msg_id\":3,\"key\":\"x\",\"from\":5,\"to\":6}" \
+         "{\"type\":\"read\",\"msg_id\":4,\"key\":\"x\"}" | node_pipe
+    cat out
+    json_subset "{\"src\":\"n1\",\"dest\":\"c1\",\"body\":{\"type\":\"error\",\"in_reply_to\":3,\"code\":22}}" out
+    json_reply 3 out | jq -e ".body.text | type == \"string\" and length > 0" >/dev/null
+    expect_value 4 1
+'
+
+test_expect_success 'read of a missing key gets error 20' '
+    solo "{\"type\":\"read\",\"msg_id\":2,\"key\":\"nope\"}" | node_pipe
+    cat out
+    json_subset "{\"src\":\"n1\",\"dest\":\"c1\",\"body\":{\"type\":\"error\",\"in_reply_to\":2,\"code\":20}}" out
+'
+
+test_expect_success 'cas of a missing key gets error 20 and creates nothing' '
+    solo "{\"type\":\"cas\",\"msg_id\":2,\"key\":\"nope\",\"from\":1,\"to\":2}" \
+         "{\"type\":\"read\",\"msg_id\":3,\"key\":\"nope\"}" | node_pipe
+    cat out
+    json_subset "{\"body\":{\"type\":\"error\",\"in_reply_to\":2,\"code\":20}}" out
+    json_subset "{\"body\":{\"type\":\"error\",\"in_reply_to\":3,\"code\":20}}" out
+'
+
+test_expect_success 'values of every JSON type are stored and returned by value' '
+    solo "{\"type\":\"write\",\"msg_id\":2,\"key\":\"i\",\"value\":-7}" \
+         "{\"type\":\"write\",\"msg_id\":3,\"key\":\"s\",\"value\":\"a\\\"b\\\\c\\u00e9\\n\"}" \
+         "{\"type\":\"write\",\"msg_id\":4,\"key\":\"o\",\"value\":{\"a\":1,\"b\":[true,false,\"x\"]}}" \
+         "{\"type\":\"write\",\"msg_id\":5,\"key\":\"a\",\"value\":[1,\"two\",{\"three\":3},[]]}" \
+         "{\"type\":\"write\",\"msg_id\":6,\"key\":\"b\",\"value\":false}" \
+         "{\"type\":\"read\",\"msg_id\":12,\"key\":\"i\"}" \
+         "{\"type\":\"read\",\"msg_id\":13,\"key\":\"s\"}" \
+         "{\"type\":\"read\",\"msg_id\":14,\"key\":\"o\"}" \
+         "{\"type\":\"read\",\"msg_id\":15,\"key\":\"a\"}" \
+         "{\"type\":\"read\",\"msg_id\":16,\"key\":\"b\"}" | node_pipe
+    cat out
+    expect_value 12 -7
+    expect_value 13 "\"a\\\"b\\\\c\\u00e9\\n\""
+    expect_value 14 "{\"a\":1,\"b\":[true,false,\"x\"]}"
+    expect_value 15 "[1,\"two\",{\"three\":3},[]]"
+    expect_value 16 false
+'
+
+test_expect_success 'keys of every JSON type are distinct keys, compared by value' '
+    solo "{\"type\":\"write\",\"msg_id\":2,\"key\":1,\"value\":\"int one\"}" \
+         "{\"type\":\"write\",\"msg_id\":3,\"key\":\"1\",\"value\":\"string one\"}" \
+         "{\"type\":\"write\",\"msg_id\":4,\"key\":{\"a\":1,\"b\":2},\"value\":\"object\"}" \
+         "{\"type\":\"write\",\"msg_id\":5,\"key\":[1,2],\"value\":\"array\"}" \
+         "{\"type\":\"read\",\"msg_id\":12,\"key\":1}" \
+         "{\"type\":\"read\",\"msg_id\":13,\"key\":\"1\"}" \
+         "{\"type\":\"read\",\"msg_id\":14,\"key\":{\"b\":2,\"a\":1}}" \
+         "{\"type\":\"read\",\"msg_id\":15,\"key\":[1,2]}" \
+         "{\"type\":\"read\",\"msg_id\":16,\"key\":[2,1]}" | node_pipe
+    cat out
+    expect_value 12 "\"int one\""
+    expect_value 13 "\"string one\""
+    expect_value 14 "\"object\""
+    expect_value 15 "\"array\""
+    json_subset "{\"body\":{\"type\":\"error\",\"in_reply_to\":16,\"code\":20}}" out
+'
+
+test_expect_success 'cas compares from by value ({"a":1} in any key order)' '
+    solo "{\"type\":\"write\",\"msg_id\":2,\"key\":\"k\",\"value\":{\"a\":1,\"b\":[1,2]}}" \
+         "{\"type\":\"cas\",\"msg_id\":3,\"key\":\"k\",\"from\":{\"a\":1},\"to\":\"no\"}" \
+         "{\"type\":\"cas\",\"msg_id\":4,\"key\":\"k\",\"from\":{\"b\":[1,2],\"a\":1},\"to\":{\"a\":1}}" \
+         "{\"type\":\"cas\",\"msg_id\":5,\"key\":\"k\",\"from\":{\"a\":1},\"to\":[\"done\"]}" \
+         "{\"type\":\"read\",\"msg_id\":6,\"key\":\"k\"}" | node_pipe
+    cat out
+    json_subset "{\"body\":{\"type\":\"error\",\"in_reply_to\":3,\"code\":22}}" out
+    json_subset "{\"body\":{\"type\":\"cas_ok\",\"in_reply_to\":4}}" out
+    json_subset "{\"body\":{\"type\":\"cas_ok\",\"in_reply_to\":5}}" out
+    expect_value 6 "[\"done\"]"
+'
+
+test_expect_success 'msg_ids of everything the node writes count 0,1,2,...' '
+    solo "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":1}" \
+         "{\"type\":\"read\",\"msg_id\":3,\"key\":\"x\"}" \
+         "{\"type\":\"read\",\"msg_id\":4,\"key\":\"missing\"}" \
+         "{\"type\":\"cas\",\"msg_id\":5,\"key\":\"x\",\"from\":1,\"to\":2}" \
+         "{\"type\":\"cas\",\"msg_id\":6,\"key\":\"x\",\"from\":1,\"to\":2}" \
+         "{\"type\":\"no_such_type\",\"msg_id\":7}" \
+         "{\"type\":\"read\",\"msg_id\":8,\"key\":\"x\"}" | node_pipe
+    cat out
+    jq -se "[.[].body.msg_id] == [range(0; length)]" out >/dev/null
+'
+
+test_expect_success 'replies come from the node and go to the client that asked' '
+    {
+        init_line n1 n1
+        client_line n1 "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":1}" c1
+        client_line n1 "{\"type\":\"read\",\"msg_id\":3,\"key\":\"x\"}" c2
+        client_line n1 "{\"type\":\"cas\",\"msg_id\":4,\"key\":\"x\",\"from\":9,\"to\":2}" c3
+        client_line n1 "{\"type\":\"read\",\"msg_id\":5,\"key\":\"y\"}" c4
+    } >in
+    node_pipe <in
+    cat out
+    for n in 1 2 3 4 5; do
+        want=$(jq -r "select(.body.msg_id == $n) | .src" in)
+        json_subset "{\"src\":\"n1\",\"dest\":\"$want\",\"body\":{\"in_reply_to\":$n}}" out
+    done
+    jq -se "all(.[]; .src == \"n1\")" out >/dev/null
+'
+
+test_expect_success 'a single-member cluster writes nothing but one reply per request' '
+    solo "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":1}" \
+         "{\"type\":\"read\",\"msg_id\":3,\"key\":\"x\"}" \
+         "{\"type\":\"cas\",\"msg_id\":4,\"key\":\"x\",\"from\":1,\"to\":2}" \
+         "{\"type\":\"write\",\"msg_id\":5,\"key\":\"y\",\"value\":1}" \
+         "{\"type\":\"read\",\"msg_id\":6,\"key\":\"z\"}" >in
+    node_pipe <in
+    cat out
+    test "$(wc -l <out)" -eq 6
+    jq -se "[.[].body.in_reply_to] | sort == [1,2,3,4,5,6]" out >/dev/null
+'
+
+test_expect_success 'a cluster whose ids are n0..n2 answers init_ok' '
+    init_line n0 n0,n1,n2 | node_pipe
+    cat out
+    json_subset "{\"src\":\"n0\",\"dest\":\"c0\",\"body\":{\"type\":\"init_ok\",\"in_reply_to\":1,\"msg_id\":0}}" out
+'
+
+test_expect_success 'a single-member cluster named n0 serves writes and reads' '
+    {
+        init_line n0 n0
+        client_line n0 "{\"type\":\"write\",\"msg_id\":2,\"key\":0,\"value\":5}"
+        client_line n0 "{\"type\":\"read\",\"msg_id\":3,\"key\":0}"
+    } | node_pipe
+    cat out
+    json_subset "{\"src\":\"n0\",\"dest\":\"c1\",\"body\":{\"type\":\"read_ok\",\"in_reply_to\":3,\"value\":5}}" out
+'
+
+test_expect_success 'a lone member of a 3-node cluster answers every pending request with 11 at EOF, exits 0 fast' '
+    {
+        init_line n1 n1,n2,n3
+        client_line n1 "{\"type\":\"read\",\"msg_id\":2,\"key\":\"x\"}"
+        client_line n1 "{\"type\":\"write\",\"msg_id\":3,\"key\":\"x\",\"value\":1}"
+        client_line n1 "{\"type\":\"cas\",\"msg_id\":4,\"key\":\"x\",\"from\":1,\"to\":2}"
+    } >in
+    start=$(date +%s%N)
+    NODE_TIMEOUT=2 node_pipe <in
+    elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    limit_ms=$(scaled 500)
+    echo "run took ${elapsed_ms} ms (limit ${limit_ms} ms: EOF comes right after the input)"
+    cat out
+    json_subset "{\"src\":\"n1\",\"dest\":\"c0\",\"body\":{\"type\":\"init_ok\",\"in_reply_to\":1,\"msg_id\":0}}" out
+    for n in 2 3 4; do
+        json_reply $n out c1 >/dev/null
+        json_subset "{\"src\":\"n1\",\"dest\":\"c1\",\"body\":{\"type\":\"error\",\"in_reply_to\":$n,\"code\":11}}" out
+    done
+    awk -v e="$elapsed_ms" -v l="$limit_ms" "BEGIN { exit !(e <= l) }"
+'
+
+test_expect_success 'the seeds: init of n1 in n1..n3, then a read, answers init_ok' '
+    {
+        init_line n1 n1,n2,n3
+        client_line n1 "{\"type\":\"read\",\"msg_id\":2,\"key\":\"x\"}"
+    } | NODE_TIMEOUT=2 node_pipe
+    json_subset "{\"src\": \"n1\", \"dest\": \"c0\", \"body\": {\"type\": \"init_ok\", \"in_reply_to\": 1, \"msg_id\": 0}}" out
+'
+
+test_expect_success 'replies are flushed while stdin is still open; EOF ends the node at once' '
+    mkfifo in
+    timeout -k 1 "$(scaled 10)" "$NODE_BIN" <in >out 2>err &
+    pid=$!
+    exec 3>in
+    init_line n1 n1 >&3
+    client_line n1 "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":1}" >&3
+    client_line n1 "{\"type\":\"read\",\"msg_id\":3,\"key\":\"x\"}" >&3
+    wait_lines out 3
+    start=$(now_ms)
+    exec 3>&-
+    status=0
+    wait $pid || status=$?
+    elapsed_ms=$(($(now_ms) - start))
+    limit_ms=$(scaled 200)
+    echo "status $status; EOF to exit took ${elapsed_ms} ms (limit ${limit_ms} ms)"
+    cat out
+    test "$status" -eq 0
+    expect_value 3 1
+    awk -v e="$elapsed_ms" -v l="$limit_ms" "BEGIN { exit !(e <= l) }"
+'
+
+test_expect_success 'a lone member of 3: peer messages share the msg_id counter; EOF answers 11 and exits within 200 ms' '
+    mkfifo in
+    timeout -k 1 "$(scaled 10)" "$NODE_BIN" --heartbeat-ms 10 --election-timeout-ms 50 <in >out 2>err &
+    pid=$!
+    exec 3>in
+    init_line n1 n1,n2,n3 >&3
+    # init_ok, then the first election (PreVote or vote requests to n2 and n3).
+    wait_lines out 3
+    client_line n1 "{\"type\":\"read\",\"msg_id\":2,\"key\":\"x\"}" >&3
+    start=$(now_ms)
+    exec 3>&-
+    status=0
+    wait $pid || status=$?
+    elapsed_ms=$(($(now_ms) - start))
+    limit_ms=$(scaled 200)
+    echo "status $status; EOF to exit took ${elapsed_ms} ms (limit ${limit_ms} ms)"
+    cat out
+    test "$status" -eq 0
+    json_subset "{\"src\":\"n1\",\"dest\":\"c1\",\"body\":{\"type\":\"error\",\"in_reply_to\":2,\"code\":11}}" out
+    json_lines out
+    jq -se "[.[].body.msg_id] == [range(0; length)]" out >/dev/null
+    jq -se "all(.[]; .src == \"n1\") and any(.[]; .dest == \"n2\") and any(.[]; .dest == \"n3\")" out >/dev/null
+    awk -v e="$elapsed_ms" -v l="$limit_ms" "BEGIN { exit !(e <= l) }"
+'
+
+test_expect_success '--maelstrom: read_ok, write_ok and cas_ok carry exactly Maelstrom fields' '
+    solo "{\"type\":\"write\",\"msg_id\":2,\"key\":1,\"value\":1}" \
+         "{\"type\":\"cas\",\"msg_id\":3,\"key\":1,\"from\":1,\"to\":2}" \
+         "{\"type\":\"read\",\"msg_id\":4,\"key\":1}" >in
+    node_pipe --maelstrom <in
+    cat out
+    json_reply 2 out | jq -e ".body | keys == [\"in_reply_to\",\"msg_id\",\"type\"] and .type == \"write_ok\"" >/dev/null
+    json_reply 3 out | jq -e ".body | keys == [\"in_reply_to\",\"msg_id\",\"type\"] and .type == \"cas_ok\"" >/dev/null
+    json_reply 4 out | jq -e ".body | keys == [\"in_reply_to\",\"msg_id\",\"type\",\"value\"] and .value == 2" >/dev/null
+'
+
+test_expect_success 'the timing flags are accepted; a bad value exits non-zero with a message' '
+    solo "{\"type\":\"write\",\"msg_id\":2,\"key\":1,\"value\":7}" \
+         "{\"type\":\"read\",\"msg_id\":3,\"key\":1}" >in
+    node_pipe --heartbeat-ms 10 --election-timeout-ms 60 <in
+    expect_value 3 7
+    for bad in "--heartbeat-ms" "--heartbeat-ms abc" "--election-timeout-ms -5" "--election-timeout-ms 0"; do
+        status=0
+        timeout "$(scaled 5)" "$NODE_BIN" $bad <in >out 2>err || status=$?
+        echo "$bad: status $status: $(head -c 200 err)"
+        test "$status" -ne 0
+        test "$status" -ne 124
+        test -s err
+    done
+'
+
+test_expect_success 'an extra top-level "id" on input lines is ignored' '
+    {
+        echo "{\"id\":0,\"src\":\"c0\",\"dest\":\"n1\",\"body\":{\"type\":\"init\",\"msg_id\":1,\"node_id\":\"n1\",\"node_ids\":[\"n1\"]}}"
+        echo "{\"id\":1,\"src\":\"c1\",\"dest\":\"n1\",\"body\":{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":3}}"
+        echo "{\"src\":\"c1\",\"dest\":\"n1\",\"id\":2,\"body\":{\"type\":\"read\",\"msg_id\":3,\"key\":\"x\"}}"
+    } | node_pipe
+    cat out
+    json_subset "{\"body\":{\"type\":\"init_ok\",\"in_reply_to\":1,\"msg_id\":0}}" out
+    json_subset "{\"body\":{\"type\":\"write_ok\",\"in_reply_to\":2}}" out
+    expect_value 3 3
+'
+
+test_expect_success 'stdout holds only JSON lines, even with -v and a lone cluster member' '
+    {
+        init_line n1 n1,n2,n3
+        client_line n1 "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":1}"
+        client_line n1 "{\"type\":\"read\",\"msg_id\":3,\"key\":\"x\"}"
+    } >in3
+    NODE_TIMEOUT=2 node_pipe -v <in3
+    json_lines out
+    solo "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":1}" \
+         "{\"type\":\"read\",\"msg_id\":3,\"key\":\"x\"}" \
+         "{\"type\":\"read\",\"msg_id\":4,\"key\":\"y\"}" >in1
+    node_pipe -v <in1
+    json_lines out
+    expect_value 3 1
+'
+
+test_expect_success '200 writes and 200 reads in one pipe: each read sees the write before it' '
+    {
+        init_line n1 n1
+        for i in $(seq 2 2 400); do
+            client_line n1 "{\"type\":\"write\",\"msg_id\":$i,\"key\":$((i % 7)),\"value\":$i}"
+            client_line n1 "{\"type\":\"read\",\"msg_id\":$((i + 1)),\"key\":$((i % 7))}"
+        done
+    } >in
+    node_pipe <in
+    test "$(wc -l <out)" -eq 401
+    jq -se "[.[].body.msg_id] == [range(0; length)]" out >/dev/null
+    jq -se "all(.[] | select(.body.type == \"read_ok\"); .body.value == .body.in_reply_to - 1)" out >/dev/null
+'
+
+test_done
