@@ -1,0 +1,517 @@
+/* cluster: a Maelstrom-style local runner for the readpath nodes.
+ *
+ * One thread, one poll() loop. Each turn: apply the faults and scripted requests that
+ * are due, deliver the node->node messages that are due, let the clients time out and
+ * send, flush what the nodes should read, then sleep in poll() until a node writes or
+ * the next timer is due. Nothing blocks elsewhere, so a paused node or a slow pipe
+ * delays only itself, and every timestamp comes from the same monotonic clock. */
+#include "history.h"
+#include "ids.h"
+#include "monotime.h"
+#include "nemesis.h"
+#include "options.h"
+#include "procs.h"
+#include "route.h"
+#include "scenario.h"
+#include "summary.h"
+#include "workload.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { CLUSTER_EXIT_OK = 0, CLUSTER_EXIT_NODE_FAILED = 1, CLUSTER_EXIT_USAGE = 2 };
+enum { CLUSTER_SHUTDOWN_GRACE_US = 1000000, CLUSTER_BAD_LINES_SHOWN = 5 };
+
+typedef enum { CLUSTER_INIT, CLUSTER_RUN, CLUSTER_DRAIN, CLUSTER_DONE } cluster_phase;
+
+typedef struct {
+    options opt;
+    int node_count;
+    char (*node_names)[IDS_NAME_MAX];
+    procs_node *nodes;
+    bool *init_ok_by_node;
+    int init_pending;
+    route_net net;
+    scenario sc;
+    size_t next_event;
+    nemesis_state nemesis;
+    workload_state work;
+    history_log history;
+    summary_stats summary;
+    int64_t start_raw_us, now_us, run_end_us;
+    cluster_phase phase;
+    char log_dir[PATH_MAX];
+    bool node_failed;
+} cluster;
+
+static volatile sig_atomic_t cluster_interrupted;
+
+static void cluster_on_signal(int signo)
+{
+    (void)signo;
+    cluster_interrupted = 1;
+}
+
+static int64_t cluster_clock_us(const cluster *cl)
+{
+    return monotime_raw_us() - cl->start_raw_us;
+}
+
+static void cluster_trace(const cluster *cl, const char *what)
+{
+    if (!cl->opt.quiet) fprintf(stderr, "cluster: %8.3f s %s\n", (double)cl->now_us / 1e6, what);
+}
+
+/* ---- faults ---- */
+
+static cJSON *cluster_fault_json(const char *fault, const char *node_name)
+{
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "fault", fault);
+    if (node_name) cJSON_AddStringToObject(f, "node", node_name);
+    return f;
+}
+
+/* "n1 | n2 n3" and [["n1"],["n2","n3"]] from a group per node; the unlisted group 0
+ * comes last, as it reads in the scenario. */
+static void cluster_describe_partition(const cluster *cl, const int *group_by_node, char *text,
+                                       size_t text_size, cJSON *groups)
+{
+    int max_group = 0;
+    for (int i = 0; i < cl->node_count; i++)
+        if (group_by_node[i] > max_group) max_group = group_by_node[i];
+    size_t used = 0;
+    text[0] = '\0';
+    for (int g = 1; g <= max_group + 1; g++) {
+        int group = g == max_group + 1 ? 0 : g;
+        cJSON *members = cJSON_CreateArray();
+        for (int i = 0; i < cl->node_count; i++) {
+            if (group_by_node[i] != group) continue;
+            cJSON_AddItemToArray(members, cJSON_CreateString(cl->node_names[i]));
+            if (used + IDS_NAME_MAX + 4 < text_size)
+                used += (size_t)snprintf(text + used, text_size - used, "%s%s",
+                                         cJSON_GetArraySize(members) == 1 && used ? " | " : " ",
+                                         cl->node_names[i]);
+        }
+        if (cJSON_GetArraySize(members) > 0)
+            cJSON_AddItemToArray(groups, members);
+        else
+            cJSON_Delete(members);
+    }
+}
+
+static void cluster_apply_event(cluster *cl, const scenario_event *ev)
+{
+    char text[512];
+    const char *node_name = cl->node_names[ev->node_index];
+    cJSON *fault = NULL;
+    switch (ev->action) {
+    case SCENARIO_PARTITION: {
+        fault = cluster_fault_json("partition", NULL);
+        char groups_text[400];
+        cluster_describe_partition(cl, ev->group_by_node, groups_text, sizeof groups_text,
+                                   cJSON_AddArrayToObject(fault, "groups"));
+        route_partition(&cl->net, ev->group_by_node);
+        snprintf(text, sizeof text, "partition%s", groups_text);
+        break;
+    }
+    case SCENARIO_HEAL:
+        fault = cluster_fault_json("heal", NULL);
+        route_heal(&cl->net);
+        snprintf(text, sizeof text, "heal");
+        break;
+    case SCENARIO_PAUSE:
+        fault = cluster_fault_json("pause", node_name);
+        procs_pause(&cl->nodes[ev->node_index]);
+        snprintf(text, sizeof text, "pause %s", node_name);
+        break;
+    case SCENARIO_RESUME:
+        fault = cluster_fault_json("resume", node_name);
+        procs_resume(&cl->nodes[ev->node_index]);
+        snprintf(text, sizeof text, "resume %s", node_name);
+        break;
+    case SCENARIO_KILL:
+        fault = cluster_fault_json("kill", node_name);
+        procs_kill(&cl->nodes[ev->node_index]);
+        route_mark_dead(&cl->net, ev->node_index);
+        /* A node killed before it answered init will never answer: stop waiting. */
+        if (!cl->init_ok_by_node[ev->node_index]) {
+            cl->init_ok_by_node[ev->node_index] = true;
+            cl->init_pending--;
+        }
+        snprintf(text, sizeof text, "kill %s", node_name);
+        break;
+    case SCENARIO_CLIENT:
+        workload_enqueue(&cl->work, ev->process, &ev->op);
+        return;
+    }
+    cluster_trace(cl, text);
+    summary_record_fault(&cl->summary, cl->now_us, fault);
+}
+
+static void cluster_apply_due_events(cluster *cl)
+{
+    while (cl->next_event < cl->sc.event_count && cl->sc.events[cl->next_event].at_us <= cl->now_us)
+        cluster_apply_event(cl, &cl->sc.events[cl->next_event++]);
+    while (nemesis_next_us(&cl->nemesis) <= cl->now_us) {
+        scenario_event step[2];
+        int count = nemesis_step(&cl->nemesis, step);
+        for (int i = 0; i < count; i++) {
+            cluster_apply_event(cl, &step[i]);
+            free(step[i].group_by_node);
+        }
+    }
+}
+
+/* ---- lines from nodes ---- */
+
+/* Queues a line for a node's stdin: the network's deliveries and the clients' requests
+ * both end here, flushed once per loop turn. */
+static void cluster_deliver(void *ctx, int to_index, const char *line, size_t line_len)
+{
+    cluster *cl = ctx;
+    procs_queue_line(&cl->nodes[to_index], line, line_len);
+}
+
+static void cluster_bad_line(cluster *cl, int node_index, const char *line)
+{
+    if (cl->summary.bad_node_lines++ < CLUSTER_BAD_LINES_SHOWN)
+        fprintf(stderr,
+                "cluster: %s wrote a line that is not a message (stdout is for JSON "
+                "only): %.200s\n",
+                cl->node_names[node_index], line);
+}
+
+/* A line whose dest is a node is a peer message for the network; dest c0 is the answer
+ * to our init; anything else is a reply to a client. */
+static void cluster_on_node_line(void *ctx, int node_index, char *line, size_t line_len)
+{
+    cluster *cl = ctx;
+    cJSON *msg = cJSON_ParseWithLength(line, line_len);
+    const cJSON *dest = cJSON_GetObjectItemCaseSensitive(msg, "dest");
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(msg, "body");
+    if (!cJSON_IsString(dest) || !cJSON_IsObject(body)) {
+        cluster_bad_line(cl, node_index, line);
+        cJSON_Delete(msg);
+        return;
+    }
+    int peer = ids_node_index(dest->valuestring, cl->node_count);
+    if (peer >= 0) {
+        route_send(&cl->net, cl->now_us, node_index, peer, line, line_len);
+    } else if (strcmp(dest->valuestring, "c0") == 0) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(body, "type");
+        if (cJSON_IsString(type) && strcmp(type->valuestring, "init_ok") == 0 &&
+            !cl->init_ok_by_node[node_index]) {
+            cl->init_ok_by_node[node_index] = true;
+            cl->init_pending--;
+        }
+    } else {
+        workload_on_reply(&cl->work, cl->now_us, dest->valuestring, body);
+    }
+    cJSON_Delete(msg);
+}
+
+/* ---- set-up ---- */
+
+static int cluster_make_log_dir(cluster *cl)
+{
+    if (cl->opt.log_dir) {
+        if (mkdir(cl->opt.log_dir, 0755) < 0 && errno != EEXIST) return -1;
+        snprintf(cl->log_dir, sizeof cl->log_dir, "%s", cl->opt.log_dir);
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(cl->log_dir, sizeof cl->log_dir, "%s/readpath-cluster-XXXXXX", tmp ? tmp : "/tmp");
+    return mkdtemp(cl->log_dir) ? 0 : -1;
+}
+
+static int cluster_start_nodes(cluster *cl)
+{
+    rng_stream node_seeds;
+    rng_seed(&node_seeds, (uint64_t)cl->opt.seed, RNG_STREAM_NODE_SEEDS);
+    cJSON *node_ids = cJSON_CreateArray();
+    for (int i = 0; i < cl->node_count; i++)
+        cJSON_AddItemToArray(node_ids, cJSON_CreateString(cl->node_names[i]));
+    int rc = 0;
+    for (int i = 0; i < cl->node_count && rc == 0; i++) {
+        char log_path[PATH_MAX + IDS_NAME_MAX + 8], err[256];
+        snprintf(log_path, sizeof log_path, "%s/%s.log", cl->log_dir, cl->node_names[i]);
+        /* 31 bits, so a node can read READPATH_SEED with any integer parser. */
+        uint64_t node_seed = rng_next(&node_seeds) >> 33;
+        if (procs_spawn(&cl->nodes[i], i, cl->opt.bin, cl->opt.node_args, cl->opt.node_arg_count,
+                        log_path, cl->sc.clock_rate_by_node[i], node_seed, err, sizeof err) < 0) {
+            fprintf(stderr, "cluster: %s: %s\n", cl->node_names[i], err);
+            rc = -1;
+            break;
+        }
+        cJSON *init = cJSON_CreateObject();
+        cJSON_AddStringToObject(init, "src", "c0");
+        cJSON_AddStringToObject(init, "dest", cl->node_names[i]);
+        cJSON *body = cJSON_AddObjectToObject(init, "body");
+        cJSON_AddStringToObject(body, "type", "init");
+        cJSON_AddNumberToObject(body, "msg_id", 1);
+        cJSON_AddStringToObject(body, "node_id", cl->node_names[i]);
+        cJSON_AddItemToObject(body, "node_ids", cJSON_Duplicate(node_ids, true));
+        char *line = cJSON_PrintUnformatted(init);
+        procs_queue_line(&cl->nodes[i], line, strlen(line));
+        cJSON_free(line);
+        cJSON_Delete(init);
+    }
+    cJSON_Delete(node_ids);
+    return rc;
+}
+
+/* ---- the loop ---- */
+
+static bool cluster_run_over(const cluster *cl)
+{
+    if (cl->next_event < cl->sc.event_count) return false;
+    if (cl->opt.max_ops > 0 && workload_generation_done(&cl->work)) return true;
+    return cl->now_us >= cl->run_end_us;
+}
+
+static void cluster_advance_phase(cluster *cl)
+{
+    int64_t init_deadline_us = cl->opt.init_timeout_ms * 1000;
+    if (cl->phase == CLUSTER_INIT && cl->init_pending == 0) {
+        cl->phase = CLUSTER_RUN;
+        char text[64];
+        snprintf(text, sizeof text, "all %d nodes answered init", cl->node_count);
+        cluster_trace(cl, text);
+        cl->summary.clients_start_us = cl->now_us;
+        workload_start_generating(&cl->work, cl->now_us);
+        nemesis_start(&cl->nemesis, cl->now_us);
+    } else if (cl->phase == CLUSTER_INIT && cl->now_us >= init_deadline_us) {
+        for (int i = 0; i < cl->node_count; i++)
+            if (!cl->init_ok_by_node[i])
+                fprintf(stderr, "cluster: %s did not answer init within %ld ms (see %s/%s.log)\n",
+                        cl->node_names[i], cl->opt.init_timeout_ms, cl->log_dir, cl->node_names[i]);
+        cl->node_failed = true;
+        cl->phase = CLUSTER_DONE;
+        return;
+    }
+    if (cl->phase == CLUSTER_RUN) {
+        workload_tick(&cl->work, cl->now_us);
+        if (cluster_run_over(cl)) {
+            /* Stop issuing, keep the network and the faults as they are, and give the
+             * ops in flight their full timeout to complete. */
+            cl->phase = CLUSTER_DRAIN;
+            cl->summary.run_end_us = cl->now_us;
+            workload_stop_generating(&cl->work);
+            nemesis_stop(&cl->nemesis);
+            cluster_trace(cl, "clients stop; waiting for outstanding ops");
+        }
+    }
+    if (cl->phase == CLUSTER_DRAIN) {
+        workload_tick(&cl->work, cl->now_us);
+        if (workload_quiet(&cl->work)) cl->phase = CLUSTER_DONE;
+    }
+}
+
+static int64_t cluster_min(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* How long poll() may sleep: until the earliest timer of any module. */
+static int cluster_poll_timeout_ms(const cluster *cl)
+{
+    int64_t wake_us = route_next_due_us(&cl->net);
+    if (cl->next_event < cl->sc.event_count)
+        wake_us = cluster_min(wake_us, cl->sc.events[cl->next_event].at_us);
+    wake_us = cluster_min(wake_us, nemesis_next_us(&cl->nemesis));
+    if (cl->phase == CLUSTER_INIT) wake_us = cluster_min(wake_us, cl->opt.init_timeout_ms * 1000);
+    if (cl->phase == CLUSTER_RUN || cl->phase == CLUSTER_DRAIN)
+        wake_us = cluster_min(wake_us, workload_next_wakeup_us(&cl->work));
+    if (cl->phase == CLUSTER_RUN) wake_us = cluster_min(wake_us, cl->run_end_us);
+    int64_t wait_us = wake_us - cluster_clock_us(cl);
+    if (wait_us <= 0) return 0;
+    /* Round up: waking early would only spin; the cap keeps signals responsive. */
+    return (int)cluster_min((wait_us + 999) / 1000, 1000);
+}
+
+static void cluster_note_eof(cluster *cl, int i)
+{
+    procs_node *node = &cl->nodes[i];
+    if (node->killed_by_scenario) return;
+    fprintf(stderr, "cluster: %s closed its stdout at %.3f s (crashed? see %s/%s.log)\n",
+            node->name, (double)cl->now_us / 1e6, cl->log_dir, node->name);
+    cl->node_failed = true;
+}
+
+static void cluster_poll_once(cluster *cl)
+{
+    int n = cl->node_count;
+    struct pollfd *fds = calloc(2 * (size_t)n, sizeof *fds);
+    for (int i = 0; i < n; i++) {
+        procs_flush(&cl->nodes[i]);
+        fds[i] = (struct pollfd){.fd = cl->nodes[i].stdout_fd, .events = POLLIN};
+        fds[n + i] = (struct pollfd){
+            .fd = procs_wants_write(&cl->nodes[i]) ? cl->nodes[i].stdin_fd : -1, .events = POLLOUT};
+    }
+    int ready = poll(fds, 2 * (nfds_t)n, cluster_poll_timeout_ms(cl));
+    cl->now_us = cluster_clock_us(cl);
+    for (int i = 0; ready > 0 && i < n; i++) {
+        if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+            if (!procs_read(&cl->nodes[i], i, cluster_on_node_line, cl)) cluster_note_eof(cl, i);
+        if (fds[n + i].revents & (POLLOUT | POLLERR | POLLHUP)) procs_flush(&cl->nodes[i]);
+    }
+    free(fds);
+}
+
+static void cluster_loop(cluster *cl)
+{
+    cl->phase = CLUSTER_INIT;
+    while (cl->phase != CLUSTER_DONE && !cluster_interrupted) {
+        cl->now_us = cluster_clock_us(cl);
+        cluster_apply_due_events(cl);
+        route_deliver_due(&cl->net, cl->now_us, cluster_deliver, cl);
+        cluster_advance_phase(cl);
+        if (cl->phase == CLUSTER_DONE) break;
+        cluster_poll_once(cl);
+    }
+}
+
+/* ---- main ---- */
+
+static int cluster_setup(cluster *cl, int argc, char **argv)
+{
+    char err[512];
+    if (options_parse(&cl->opt, argc, argv, err, sizeof err) < 0) {
+        fprintf(stderr, "cluster: %s\n", err);
+        return CLUSTER_EXIT_USAGE;
+    }
+    if (cl->opt.help) {
+        options_print_help(stdout);
+        return -1;
+    }
+    cl->node_count = (int)cl->opt.node_count;
+    workload_config cfg;
+    if (options_workload_config(&cl->opt, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "cluster: %s\n", err);
+        return CLUSTER_EXIT_USAGE;
+    }
+    if (cl->opt.scenario_path) {
+        if (scenario_parse_file(cl->opt.scenario_path, cl->node_count, &cl->sc, err, sizeof err) <
+            0) {
+            fprintf(stderr, "cluster: %s\n", err);
+            return CLUSTER_EXIT_USAGE;
+        }
+    } else {
+        scenario_init_empty(&cl->sc, cl->node_count);
+    }
+    if (nemesis_init(&cl->nemesis, cl->opt.nemesis_spec, cl->node_count,
+                     cl->opt.nemesis_interval_ms * 1000, (uint64_t)cl->opt.seed, err,
+                     sizeof err) < 0) {
+        fprintf(stderr, "cluster: %s\n", err);
+        return CLUSTER_EXIT_USAGE;
+    }
+    if (access(cl->opt.bin, X_OK) < 0) {
+        fprintf(stderr, "cluster: --bin %s: %s\n", cl->opt.bin, strerror(errno));
+        return CLUSTER_EXIT_USAGE;
+    }
+    if (history_open(&cl->history, cl->opt.history_path) < 0) {
+        fprintf(stderr, "cluster: --history %s: %s\n", cl->opt.history_path, strerror(errno));
+        return CLUSTER_EXIT_USAGE;
+    }
+    if (cluster_make_log_dir(cl) < 0) {
+        fprintf(stderr, "cluster: cannot create the log directory: %s\n", strerror(errno));
+        return CLUSTER_EXIT_USAGE;
+    }
+    double time_limit_s = cl->opt.time_limit_s;
+    if (time_limit_s < 0) time_limit_s = cl->opt.concurrency > 0 && !cl->opt.max_ops ? 5 : 0;
+    cl->run_end_us = (int64_t)(time_limit_s * 1e6);
+    if (cl->opt.max_ops > 0 && cl->opt.time_limit_s < 0) cl->run_end_us = INT64_MAX;
+
+    cl->node_names = calloc((size_t)cl->node_count, sizeof *cl->node_names);
+    for (int i = 0; i < cl->node_count; i++)
+        ids_node_name(i, cl->node_names[i]);
+    cl->nodes = calloc((size_t)cl->node_count, sizeof *cl->nodes);
+    cl->init_ok_by_node = calloc((size_t)cl->node_count, sizeof *cl->init_ok_by_node);
+    cl->init_pending = cl->node_count;
+    route_init(&cl->net, cl->node_count, cl->opt.latency_ms * 1000, cl->opt.jitter_ms * 1000,
+               (uint64_t)cl->opt.seed);
+    summary_init(&cl->summary, cl->node_count);
+    workload_init(&cl->work, &cfg, cl->node_count, (const char(*)[IDS_NAME_MAX])cl->node_names,
+                  cl->sc.clock_rate_by_node, (uint64_t)cl->opt.seed, &cl->history, &cl->summary,
+                  cluster_deliver, cl);
+    if (!cl->opt.quiet) fprintf(stderr, "cluster: node logs in %s\n", cl->log_dir);
+    return 0;
+}
+
+static void cluster_teardown(cluster *cl)
+{
+    /* Every free below is safe on a module that was never set up (zeroed). */
+    for (int i = 0; cl->nodes && i < cl->node_count; i++)
+        procs_free(&cl->nodes[i]);
+    free(cl->nodes);
+    free(cl->node_names);
+    free(cl->init_ok_by_node);
+    workload_free(&cl->work);
+    route_free(&cl->net);
+    summary_free(&cl->summary);
+    scenario_free(&cl->sc);
+    history_close(&cl->history);
+}
+
+static int cluster_report(cluster *cl)
+{
+    summary_context ctx = {.net = &cl->net,
+                           .nodes = cl->nodes,
+                           .node_count = cl->node_count,
+                           .seed = (uint64_t)cl->opt.seed,
+                           .log_dir = cl->log_dir};
+    if (cl->summary.run_end_us == 0) cl->summary.run_end_us = cl->now_us;
+    summary_print(&cl->summary, &ctx, stdout);
+    int rc = cl->node_failed ? CLUSTER_EXIT_NODE_FAILED : CLUSTER_EXIT_OK;
+    for (int i = 0; i < cl->node_count; i++) {
+        char how[128];
+        if (procs_describe_exit(&cl->nodes[i], how, sizeof how)) rc = CLUSTER_EXIT_NODE_FAILED;
+    }
+    if (cl->opt.summary_json_path &&
+        summary_write_json(&cl->summary, &ctx, cl->opt.summary_json_path) < 0) {
+        fprintf(stderr, "cluster: --summary-json %s: %s\n", cl->opt.summary_json_path,
+                strerror(errno));
+        rc = CLUSTER_EXIT_USAGE;
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static cluster cl;
+    cl.start_raw_us = monotime_raw_us();
+    int rc = cluster_setup(&cl, argc, argv);
+    if (rc != 0) {
+        cluster_teardown(&cl);
+        return rc < 0 ? CLUSTER_EXIT_OK : rc;
+    }
+    /* A node that dies makes its stdin a broken pipe; that is an event, not our death. */
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction on_stop = {.sa_handler = cluster_on_signal};
+    sigaction(SIGINT, &on_stop, NULL);
+    sigaction(SIGTERM, &on_stop, NULL);
+
+    if (cluster_start_nodes(&cl) == 0) {
+        cluster_loop(&cl);
+    } else {
+        cl.node_failed = true;
+    }
+    procs_shutdown(cl.nodes, cl.node_count, CLUSTER_SHUTDOWN_GRACE_US);
+    history_close(&cl.history);
+    rc = cluster_report(&cl);
+    if (cluster_interrupted) {
+        fprintf(stderr, "cluster: interrupted\n");
+        rc = 130;
+    }
+    cluster_teardown(&cl);
+    return rc;
+}

@@ -1,0 +1,107 @@
+#include "nemesis.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const nemesis_names[NEMESIS_KIND_COUNT] = {"partition", "isolate", "pause"};
+
+int nemesis_init(nemesis_state *n, const char *spec, int node_count, int64_t interval_us,
+                 uint64_t seed, char *err, size_t err_size)
+{
+    memset(n, 0, sizeof *n);
+    n->node_count = node_count;
+    n->interval_us = interval_us;
+    n->paused_node = -1;
+    rng_seed(&n->rng, seed, RNG_STREAM_NEMESIS);
+    if (!spec) return 0;
+    char *copy = strdup(spec);
+    int rc = 0;
+    for (char *save = NULL, *item = strtok_r(copy, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        int kind = 0;
+        while (kind < NEMESIS_KIND_COUNT && strcmp(nemesis_names[kind], item) != 0)
+            kind++;
+        if (kind == NEMESIS_KIND_COUNT) {
+            snprintf(err, err_size, "--nemesis: unknown kind '%s' (partition, isolate, pause)",
+                     item);
+            rc = -1;
+            break;
+        }
+        n->enabled[kind] = true;
+    }
+    free(copy);
+    if (rc == 0 && node_count < 2 &&
+        (n->enabled[NEMESIS_PARTITION] || n->enabled[NEMESIS_ISOLATE])) {
+        snprintf(err, err_size, "--nemesis: a partition needs at least 2 nodes");
+        rc = -1;
+    }
+    return rc;
+}
+
+void nemesis_start(nemesis_state *n, int64_t now_us)
+{
+    for (int k = 0; k < NEMESIS_KIND_COUNT; k++)
+        n->active |= n->enabled[k];
+    n->next_us = now_us + n->interval_us;
+}
+
+void nemesis_stop(nemesis_state *n)
+{
+    n->active = false;
+}
+
+int64_t nemesis_next_us(const nemesis_state *n)
+{
+    return n->active ? n->next_us : INT64_MAX;
+}
+
+static int nemesis_pick_kind(nemesis_state *n)
+{
+    int count = 0;
+    for (int k = 0; k < NEMESIS_KIND_COUNT; k++)
+        count += n->enabled[k];
+    int pick = (int)rng_below(&n->rng, (uint64_t)count);
+    for (int k = 0; k < NEMESIS_KIND_COUNT; k++)
+        if (n->enabled[k] && pick-- == 0) return k;
+    return NEMESIS_PARTITION;
+}
+
+int nemesis_step(nemesis_state *n, scenario_event out[2])
+{
+    memset(out, 0, 2 * sizeof *out);
+    n->next_us += n->interval_us;
+    if (n->faulted) {
+        n->faulted = false;
+        out[0].action = SCENARIO_HEAL;
+        if (n->paused_node < 0) return 1;
+        out[1].action = SCENARIO_RESUME;
+        out[1].node_index = n->paused_node;
+        n->paused_node = -1;
+        return 2;
+    }
+    n->faulted = true;
+    int kind = nemesis_pick_kind(n);
+    if (kind == NEMESIS_PAUSE) {
+        out[0].action = SCENARIO_PAUSE;
+        out[0].node_index = (int)rng_below(&n->rng, (uint64_t)n->node_count);
+        n->paused_node = out[0].node_index;
+        return 1;
+    }
+    out[0].action = SCENARIO_PARTITION;
+    out[0].group_by_node = calloc((size_t)n->node_count, sizeof *out[0].group_by_node);
+    if (kind == NEMESIS_ISOLATE) {
+        out[0].group_by_node[n->next_isolated] = 1;
+        n->next_isolated = (n->next_isolated + 1) % n->node_count;
+        return 1;
+    }
+    /* Each node flips a coin for its side; redraw until both sides are non-empty. */
+    for (;;) {
+        int on_side_one = 0;
+        for (int i = 0; i < n->node_count; i++) {
+            out[0].group_by_node[i] = (int)rng_below(&n->rng, 2);
+            on_side_one += out[0].group_by_node[i];
+        }
+        if (on_side_one > 0 && on_side_one < n->node_count) return 1;
+    }
+}

@@ -1,0 +1,46 @@
+/* nemesis: a seeded random fault schedule, for runs nobody scripted by hand.
+ *
+ * Every --nemesis-interval-ms it toggles between a fault and a heal, so the cluster
+ * spends half its time faulty and half recovering, and each recovery is exercised.
+ * Kinds (any subset, comma separated):
+ *   partition  split the nodes into two random non-empty sides
+ *   isolate    cut one node off from the rest, n1 first, then n2, ... in turn, so a
+ *              run of N faults is sure to isolate whichever node leads
+ *   pause      SIGSTOP one random node (the heal resumes it)
+ * Its draws come from their own stream: turning the nemesis on never changes the
+ * workload's op sequence. */
+#ifndef NEMESIS_H
+#define NEMESIS_H
+
+#include "rng.h"
+#include "scenario.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { NEMESIS_PARTITION, NEMESIS_ISOLATE, NEMESIS_PAUSE, NEMESIS_KIND_COUNT } nemesis_kind;
+
+typedef struct {
+    bool enabled[NEMESIS_KIND_COUNT];
+    int node_count;
+    int64_t interval_us;
+    rng_stream rng;
+    bool active; /* the schedule runs */
+    int64_t next_us;
+    bool faulted;
+    int paused_node; /* -1 when none */
+    int next_isolated;
+} nemesis_state;
+
+/* "partition,pause"; -1 with a message in err when a kind is unknown. */
+int nemesis_init(nemesis_state *n, const char *spec, int node_count, int64_t interval_us,
+                 uint64_t seed, char *err, size_t err_size);
+void nemesis_start(nemesis_state *n, int64_t now_us);
+void nemesis_stop(nemesis_state *n);
+int64_t nemesis_next_us(const nemesis_state *n);
+/* The events of the next step (a fault, or a heal and maybe a resume) into out[0..1];
+ * returns their count. Partition events own group_by_node: the caller frees it. */
+int nemesis_step(nemesis_state *n, scenario_event out[2]);
+
+#endif

@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# The cluster runner itself (build/cluster): its command line and scenario errors, the
+# history and summary it writes against the real node, partitions that really cut
+# (including messages already on the wire), pause/kill/clock faults, timeouts as info,
+# the seeded workload and nemesis being reproducible, and valgrind.
+. "$(dirname "$0")/lib.sh"
+
+CLUSTER=$READPATH_ROOT/${READPATH_BUILD:-build}/cluster
+FIXTURES=$READPATH_ROOT/checks/harness/testdata
+[ -x "$CLUSTER" ] || skip_all "no $CLUSTER (build it with: make tools)"
+[ -n "$NODE_BIN" ] && [ -x "$NODE_BIN" ] || skip_all "no node binary (NODE_BIN='$NODE_BIN')"
+
+# Short Raft timers, as every cluster suite uses; client timeouts stretch with
+# READPATH_TIME_SCALE (sanitizers, valgrind).
+NODE_FLAGS=(-- --heartbeat-ms 20 --election-timeout-ms 150)
+cluster() {
+    timeout -k 2 "$(scaled 60)" "$CLUSTER" --timeout-ms "$(scaled 1000 | cut -d. -f1)" "$@"
+}
+
+# Every line of FILE is a JSON object, time_us never goes backwards, and each process
+# alternates invoke / completion of the same op, ending with a completion.
+history_valid() {
+    json_lines "$1"
+    jq -se '[.[].time_us] as $t | all(range(1; $t | length); $t[.] >= $t[. - 1])' "$1" >/dev/null ||
+        { echo "time_us goes backwards in $1"; return 1; }
+    jq -se 'group_by(.process) | all(.[]; . as $ops | ($ops | length) % 2 == 0
+              and all(range(0; $ops | length; 2); $ops[.].type == "invoke"
+                  and ($ops[. + 1].type | IN("ok", "fail", "info"))
+                  and $ops[.].f == $ops[. + 1].f and $ops[.].key == $ops[. + 1].key))' "$1" >/dev/null ||
+        { echo "some invoke in $1 has no matching completion"; return 1; }
+}
+
+# ---- the command line ----
+
+test_expect_success '--help lists the flags and exits 0' '
+    "$CLUSTER" --help >out
+    cat out
+    for flag in --bin --nodes --latency-ms --jitter-ms --seed --scenario --nemesis \
+                --rate --concurrency --time-limit --keys --mix --timeout-ms --history \
+                --summary-json --log-dir --target --max-staleness-ms --prefer-follower; do
+        grep -q -- "$flag" out
+    done
+'
+
+test_expect_success 'bad flags exit 2 with a message naming the problem' '
+    expect_usage() {
+        local want=$1; shift
+        status=0
+        "$CLUSTER" "$@" >out 2>err || status=$?
+        echo "$* -> $status: $(cat err)"
+        test "$status" -eq 2
+        grep -q -- "$want" err
+    }
+    expect_usage "--bin PATH is required" --nodes 3
+    expect_usage "unknown option" --bin "$NODE_BIN" --frobnicate
+    expect_usage "unknown op" --bin "$NODE_BIN" --mix read=1,scan=2
+    expect_usage "needs a weight" --bin "$NODE_BIN" --mix read
+    expect_usage "n9" --bin "$NODE_BIN" --target n9
+    expect_usage "unknown kind" --bin "$NODE_BIN" --nemesis meteor
+    expect_usage "not a non-negative number" --bin "$NODE_BIN" --rate fast
+    expect_usage "no-such-node" --bin ./no-such-node
+'
+
+test_expect_success 'scenario errors exit 2 with FILE:LINE and what is wrong' '
+    expect_scenario_error() {
+        printf "# a comment\n%s\n" "$1" >bad.txt
+        status=0
+        "$CLUSTER" --bin "$NODE_BIN" --scenario bad.txt >out 2>err || status=$?
+        echo "[$1] -> $status: $(cat err)"
+        test "$status" -eq 2
+        grep -q "bad.txt:2: " err
+        grep -q -- "$2" err
+    }
+    expect_scenario_error "at 2 heal" "needs a unit"
+    expect_scenario_error "at -1s heal" "non-negative"
+    expect_scenario_error "at 1s partiton n1 | n2" "unknown action .partiton."
+    expect_scenario_error "at 1s partition n1 | n9" "not a node of this cluster (n1..n3)"
+    expect_scenario_error "at 1s partition n1 | n1 n2" "appears twice"
+    expect_scenario_error "at 1s partition n1 | | n2" "empty group"
+    expect_scenario_error "at 1s partition n1 n2 n3" "cuts nothing"
+    expect_scenario_error "at 1s pause" "usage: pause"
+    expect_scenario_error "at 1s client c1 n1 scan x" "unknown op .scan."
+    expect_scenario_error "at 1s client c1 n1 write x" "usage: write KEY VALUE"
+    expect_scenario_error "at 1s client x1 n1 read x" "not a client name"
+    expect_scenario_error "at 1s client c1 n1 follower_read x soon" "max_staleness_ms"
+    expect_scenario_error "clock n2 fast" "clock rate"
+    expect_scenario_error "wait 1s" "starts with .at TIME. or .clock."
+'
+
+# ---- a run against the real node ----
+
+test_expect_success 'a workload run writes a valid history and a summary' '
+    cluster --bin "$NODE_BIN" --nodes 3 --concurrency 4 --rate 400 --time-limit 1.5 \
+        --keys 3 --history h.jsonl --summary-json s.json --log-dir logs "${NODE_FLAGS[@]}" >out 2>err
+    cat out
+    history_valid h.jsonl
+    grep -q "^throughput: " out
+    grep -q "^read " out
+    grep -q "^messages: " out
+    test "$(jq .total.ok s.json)" -gt 100
+    test "$(jq "[.ops[].count] | add" s.json)" -eq "$(jq -s "map(select(.type == \"invoke\")) | length" h.jsonl)"
+    test "$(jq .total.ok s.json)" -eq "$(jq -s "map(select(.type == \"ok\")) | length" h.jsonl)"
+    jq -e ".node_exits | all(. == \"exit 0\")" s.json
+    test -f logs/n1.log
+'
+
+test_expect_success 'history entries carry the written value, [from, to] for cas, the value read' '
+    cluster --bin "$NODE_BIN" --concurrency 3 --ops 300 --keys 2 --history h.jsonl "${NODE_FLAGS[@]}" >out 2>err
+    jq -se "map(select(.f == \"write\")) | length > 0 and all(.value | type == \"number\")" h.jsonl
+    jq -se "map(select(.f == \"cas\")) | length > 0 and all(.value | type == \"array\" and length == 2)" h.jsonl
+    jq -se "map(select(.f == \"read\" and .type == \"invoke\")) | all(has(\"value\") | not)" h.jsonl
+    jq -se "map(select(.f == \"read\" and .type == \"ok\")) | length > 0 and all(has(\"value\"))" h.jsonl
+    jq -se "map(select(.type == \"fail\" and .f == \"read\")) | all(.error == 20)" h.jsonl
+    jq -se "map(select(.f == \"write\" and .type == \"invoke\") | [.key, .value]) | (unique | length) == length" h.jsonl
+'
+
+test_expect_success 'scripted requests: a client sends its next op only after the last one ends' '
+    cat >sc.txt <<-EOT
+	at 500ms client c1 n2 write x 5
+	at 500ms client c1 n3 read x
+	at 500ms client c7 n1 cas x 5 "six"
+	EOT
+    cluster --bin "$NODE_BIN" --scenario sc.txt --history h.jsonl "${NODE_FLAGS[@]}" >out 2>err
+    cat h.jsonl
+    history_valid h.jsonl
+    json_subset "{\"process\":1,\"type\":\"ok\",\"f\":\"write\",\"key\":\"x\",\"value\":5,\"node\":\"n2\"}" h.jsonl
+    json_subset "{\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"x\",\"node\":\"n3\"}" h.jsonl
+    jq -se "(map(select(.process == 1 and .f == \"write\" and .type == \"ok\"))[0].time_us) <=
+            (map(select(.process == 1 and .f == \"read\" and .type == \"invoke\"))[0].time_us)" h.jsonl
+    json_subset "{\"process\":7,\"f\":\"cas\",\"value\":[5,\"six\"]}" h.jsonl
+'
+
+# ---- the network ----
+
+test_expect_success 'a partition from the start: nothing crosses the cut, traffic flows inside' '
+    echo "at 0s partition n1 | n2 n3" >sc.txt
+    cluster --bin "$NODE_BIN" --scenario sc.txt --time-limit 1 --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    jq -c ".messages.links[]" s.json
+    jq -e "[.messages.links[] | select(.from == \"n1\" or .to == \"n1\") | .delivered] | all(. == 0)" s.json
+    jq -e "[.messages.links[] | select(.from == \"n1\" or .to == \"n1\") | .dropped] | add > 0" s.json
+    jq -e ".messages.links[] | select(.from == \"n2\" and .to == \"n3\") | .delivered > 0" s.json
+    jq -e ".faults[0] | .fault == \"partition\" and .groups == [[\"n1\"], [\"n2\", \"n3\"]]" s.json
+'
+
+test_expect_success 'a partition drops messages already in flight; a heal reconnects' '
+    printf "at 1s partition n1 | n2 n3\nat 1.5s heal\n" >sc.txt
+    cluster --bin "$NODE_BIN" --scenario sc.txt --time-limit 2.5 --latency-ms 30 \
+        --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    jq -c .messages s.json
+    jq -e ".messages.dropped_in_flight > 0" s.json
+    jq -e ".messages.links[] | select(.from == \"n1\" and .to == \"n2\") | .delivered > 0" s.json
+    jq -e "[.faults[].fault] == [\"partition\", \"heal\"]" s.json
+'
+
+test_expect_success 'latency shows in client latency: a write needs a round of 2 x 25 ms' '
+    cluster --bin "$NODE_BIN" --concurrency 1 --ops 20 --target n1 --latency-ms 25 \
+        --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    cat out
+    jq -e ".ops.write.p50_ms >= 50" s.json
+'
+
+# ---- faults ----
+
+test_expect_success 'a paused node does not answer: the op times out as info, error 0' '
+    printf "at 500ms pause n1\nat 600ms client c1 n1 read x\nat 1.5s resume n1\n" >sc.txt
+    cluster --bin "$NODE_BIN" --scenario sc.txt --timeout-ms 300 --history h.jsonl \
+        --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    cat h.jsonl
+    json_subset "{\"process\":1,\"type\":\"info\",\"f\":\"read\",\"node\":\"n1\",\"error\":0}" h.jsonl
+    jq -se "map(select(.type == \"info\"))[0].time_us - map(select(.type == \"invoke\"))[0].time_us >= 300000" h.jsonl
+    jq -e ".node_exits.n1 == \"exit 0\"" s.json
+'
+
+test_expect_success 'a killed node stays down; the run still completes with exit 0' '
+    echo "at 500ms kill n3" >sc.txt
+    cluster --bin "$NODE_BIN" --scenario sc.txt --time-limit 1.5 --concurrency 2 --target n1 \
+        --history h.jsonl --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    cat out
+    history_valid h.jsonl
+    jq -e ".node_exits.n3 == \"killed by the scenario\"" s.json
+    jq -e ".messages.dropped_dead > 0" s.json
+    jq -e ".total.ok > 0" s.json
+'
+
+test_expect_success 'each node gets its own READPATH_SEED, and clock rates only where set' '
+    echo "clock n2 0.8" >sc.txt
+    "$CLUSTER" --bin "$FIXTURES/env-node.sh" --scenario sc.txt --seed 5 --log-dir a >out 2>err
+    "$CLUSTER" --bin "$FIXTURES/env-node.sh" --scenario sc.txt --seed 5 --log-dir b >out 2>err
+    cat a/*.log
+    grep -q "READPATH_CLOCK_RATE=0.8" a/n2.log
+    grep -q "READPATH_CLOCK_RATE=unset" a/n1.log
+    test "$(grep -h -o "SEED=[0-9]*" a/*.log | sort -u | wc -l)" -eq 3
+    test_cmp a/n1.log b/n1.log
+'
+
+test_expect_success 'history entries for a node with an injected clock carry clock_rate' '
+    printf "clock n2 0.8\nat 300ms client c1 n2 write x 1\nat 300ms client c2 n1 write x 2\n" >sc.txt
+    cluster --bin "$NODE_BIN" --scenario sc.txt --history h.jsonl "${NODE_FLAGS[@]}" >out 2>err
+    cat h.jsonl
+    jq -se "map(select(.node == \"n2\")) | length == 2 and all(.clock_rate == 0.8)" h.jsonl
+    jq -se "map(select(.node == \"n1\")) | all(has(\"clock_rate\") | not)" h.jsonl
+'
+
+test_expect_success 'a node that never answers init: exit 1, and the message names it' '
+    status=0
+    "$CLUSTER" --bin "$(command -v sleep)" --nodes 2 --init-timeout-ms 300 -- 30 >out 2>err || status=$?
+    cat err
+    test "$status" -eq 1
+    grep -q "n1 did not answer init within 300 ms" err
+'
+
+# ---- reproducibility ----
+
+invokes() { jq -c 'select(.type == "invoke") | [.f, .key, .value, .node]' "$1"; }
+
+test_expect_success 'the same --seed gives the same op sequence; another seed another one' '
+    for run in a b; do
+        cluster --bin "$NODE_BIN" --concurrency 4 --ops 200 --seed 7 \
+            --mix read=30,write=30,cas=20,follower_read=10,ryw_read=5,lease_read=5 \
+            --history $run.jsonl "${NODE_FLAGS[@]}" >out 2>err
+    done
+    cluster --bin "$NODE_BIN" --concurrency 4 --ops 200 --seed 8 --history c.jsonl "${NODE_FLAGS[@]}" >out 2>err
+    invokes a.jsonl >a.ops
+    invokes b.jsonl >b.ops
+    invokes c.jsonl >c.ops
+    test "$(wc -l <a.ops)" -eq 200
+    test_cmp a.ops b.ops
+    ! cmp -s a.ops c.ops
+'
+
+test_expect_success 'the nemesis alternates fault and heal, the same schedule for the same seed' '
+    for run in a b; do
+        cluster --bin "$NODE_BIN" --nemesis partition,isolate,pause --nemesis-interval-ms 200 \
+            --time-limit 2 --concurrency 2 --seed 3 --history $run.jsonl --summary-json $run.json \
+            "${NODE_FLAGS[@]}" >out 2>err
+        history_valid $run.jsonl
+    done
+    # The first six steps: how many fit in the time limit depends on how fast init was.
+    jq -c "[.faults[] | del(.time_us)][:6]" a.json >a.faults
+    jq -c "[.faults[] | del(.time_us)][:6]" b.json >b.faults
+    cat a.faults
+    test_cmp a.faults b.faults
+    jq -e "[.faults[].fault | select(. != \"resume\")] | length >= 6 and
+           (to_entries | all(if .key % 2 == 1 then .value == \"heal\" else .value != \"heal\" end))" a.json
+    jq -e ".node_exits | all(. == \"exit 0\")" a.json
+'
+
+# ---- memory ----
+
+# Valgrind cannot run a binary built with AddressSanitizer (make SANITIZE=1); that
+# build checks memory itself.
+if command -v valgrind >/dev/null 2>&1 && ! grep -q __asan_init "$CLUSTER"; then
+    test_expect_success 'valgrind: no errors, no leaks in a run with every kind of fault' '
+        cat >sc.txt <<-EOT
+	clock n3 1.1
+	at 200ms partition n1 | n2 n3
+	at 300ms client c9 n1 write x 1
+	at 400ms heal
+	at 500ms pause n2
+	at 600ms resume n2
+	at 700ms kill n3
+	EOT
+        timeout -k 2 "$(scaled 120)" valgrind -q --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect,possible --show-leak-kinds=definite,indirect,possible \
+            "$CLUSTER" --bin "$NODE_BIN" --scenario sc.txt --concurrency 3 --time-limit 1.2 \
+            --nemesis pause --nemesis-interval-ms 300 --latency-ms 2 --jitter-ms 3 \
+            --mix read=30,write=30,cas=20,follower_read=10,ryw_read=5,lease_read=5 \
+            --history h.jsonl --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+        cat err | grep -v "^cluster:" || true
+    '
+fi
+
+test_done
