@@ -52,6 +52,13 @@ static struct {
 } node;
 
 static node_handler_fn node_find_handler(const char *type);
+static bool node_changes_state(const char *type);
+
+/* Calls one hook of every plugin: NODE_EACH_PLUGIN(applied, (index, entry)). */
+#define NODE_EACH_PLUGIN(hook, args)                                                               \
+    for (int i_ = 0; i_ < node.stage->plugin_count; i_++)                                          \
+        if (node.stage->plugins[i_]->hook) node.stage->plugins[i_]->hook args
+
 
 /* ---- small accessors ---- */
 
@@ -166,14 +173,30 @@ void node_wait_stage(struct node_request *req, node_serve_fn retry, int64_t dead
     loop_wake_timers();
 }
 
+/* Calls fn once on each request parked on a stage wait. fn may answer other requests
+ * too (a serve can confirm a round, which retries every waiter), so no pointer is held
+ * across the call: the walk restarts from the head, skipping what it already visited. */
+static void node_visit_stage_waiters(void (*fn)(struct node_request *req))
+{
+    static uint64_t epoch;
+    uint64_t this_walk = ++epoch;
+    for (;;) {
+        struct node_request *req = node.waits[NODE_WAIT_STAGE].head;
+        while (req && req->visit_epoch == this_walk) req = req->wait_next;
+        if (!req) return;
+        req->visit_epoch = this_walk;
+        fn(req);
+    }
+}
+
+static void node_retry_one(struct node_request *req)
+{
+    req->serve(req);
+}
+
 void node_retry_stage_waiters(void)
 {
-    struct node_request *req = node.waits[NODE_WAIT_STAGE].head;
-    while (req) {
-        struct node_request *next = req->wait_next;
-        req->serve(req);
-        req = next;
-    }
+    node_visit_stage_waiters(node_retry_one);
 }
 
 static struct node_request *node_request_new(cJSON *body, const char *client, int from_peer,
@@ -295,7 +318,7 @@ void node_reply_value(struct node_request *req, void (*extend)(struct node_reque
 static void node_send_forward(struct node_request *req, int leader)
 {
     req->forward_id = node.next_forward_id++;
-    req->may_have_effect = true;
+    req->may_have_effect = node_changes_state(req->type);
     cJSON *msg = cJSON_CreateObject();
     cJSON_AddStringToObject(msg, "type", "forward");
     cJSON_AddNumberToObject(msg, "forward_id", (double)req->forward_id);
@@ -373,36 +396,48 @@ static void node_on_forward_res(const cJSON *body)
 
 /* ---- writes ---- */
 
+/* Keeps the commit waiters sorted by log index. Usually that is the tail, but a leader
+ * re-elected with writes of its old term still waiting (at indexes a newer leader has
+ * since overwritten) appends new ones below them. */
+static void node_wait_commit(struct node_request *req)
+{
+    node_unwait(req);
+    struct node_list *list = &node.waits[NODE_WAIT_COMMIT];
+    struct node_request *before = list->tail;
+    while (before && before->log_index > req->log_index) before = before->wait_prev;
+    req->wait = NODE_WAIT_COMMIT;
+    req->wait_prev = before;
+    req->wait_next = before ? before->wait_next : list->head;
+    if (req->wait_next) req->wait_next->wait_prev = req;
+    else list->tail = req;
+    if (before) before->wait_next = req;
+    else list->head = req;
+}
+
 static void node_answer_commit(int64_t index, const struct raft_entry *entry, int result)
 {
-    /* Proposals are appended in index order, so the waiting list is sorted. */
+    /* Every waiter at this index is answered: there can be two, an old term's write
+     * whose slot was overwritten and the write that took the slot. */
     struct node_request *req;
     while ((req = node.waits[NODE_WAIT_COMMIT].head) && req->log_index <= index) {
         if (req->log_index < index) {
-            /* Cannot happen: every index is applied. Keep the list moving regardless. */
-            node_reply_error(req, PROTO_TIMEOUT, "entry %lld was skipped", (long long)req->log_index);
-            continue;
-        }
-        if (entry->term != req->log_term) {
+            /* Its index applied before it started waiting; its outcome is not known here. */
+            node_reply_error(req, PROTO_TIMEOUT, "entry %lld applied unobserved",
+                             (long long)req->log_index);
+        } else if (entry->term != req->log_term) {
             /* Another leader's entry took this slot, so ours is lost. Code 0 anyway: the
              * contract keeps 11 for ops that never reached a log. */
             node_reply_error(req, PROTO_TIMEOUT, "entry %lld of term %lld was overwritten",
                              (long long)index, (long long)req->log_term);
-            return;
-        }
-        if (result != PROTO_OK) {
+        } else if (result != PROTO_OK) {
             node_reply_error(req, result,
                              result == PROTO_KEY_DOES_NOT_EXIST ? "key does not exist"
                                                                 : "current value is not `from`");
-            return;
+        } else {
+            cJSON *body = node_ok_body(req->type);
+            if (!node.flags.maelstrom) NODE_EACH_PLUGIN(write_reply_extend, (body, index));
+            node_reply(req, body);
         }
-        cJSON *body = node_ok_body(req->type);
-        if (!node.flags.maelstrom)
-            for (int i = 0; i < node.stage->plugin_count; i++)
-                if (node.stage->plugins[i]->write_reply_extend)
-                    node.stage->plugins[i]->write_reply_extend(body, index);
-        node_reply(req, body);
-        return;
     }
 }
 
@@ -417,7 +452,7 @@ void node_propose(struct node_request *req, cJSON *command)
     req->log_index = index;
     req->log_term = raft_term(node.raft);
     req->may_have_effect = true;
-    node_wait_on(req, NODE_WAIT_COMMIT);
+    node_wait_commit(req);
     /* A single-member cluster commits inside raft_propose, before the request is on the
      * waiting list; answer it from the applied entry now. */
     if (raft_applied_index(node.raft) >= index)
@@ -476,17 +511,12 @@ static void node_handle_read(struct node_request *req)
 }
 
 static const struct node_handler node_base_handlers[] = {
-    {"read", node_handle_read},
-    {"write", node_handle_write},
-    {"cas", node_handle_cas},
+    {"read", node_handle_read, false},
+    {"write", node_handle_write, true},
+    {"cas", node_handle_cas, true},
 };
 
 /* ---- raft callbacks, fanned out to plugins ---- */
-
-/* Calls one hook of every plugin: NODE_EACH_PLUGIN(applied, (index, entry)). */
-#define NODE_EACH_PLUGIN(hook, args)                                                               \
-    for (int i_ = 0; i_ < node.stage->plugin_count; i_++)                                          \
-        if (node.stage->plugins[i_]->hook) node.stage->plugins[i_]->hook args
 
 static void node_raft_send(void *ctx, int peer, cJSON *body)
 {
@@ -562,7 +592,7 @@ static int64_t node_raft_timer(void *ctx, int64_t now_us)
 /* Answers a request whose time is up: code 0 if the op may have happened, else 11. */
 static void node_expire(struct node_request *req, const char *why)
 {
-    if (req->may_have_effect && strcmp(req->type, "read") != 0) {
+    if (req->may_have_effect) {
         node_reply_error(req, PROTO_TIMEOUT, "%s; the %s may or may not have taken effect", why,
                          req->type);
     } else {
@@ -583,6 +613,11 @@ static const char *node_wait_reason(const struct node_request *req)
     return "timed out";
 }
 
+static void node_stage_deadline_one(struct node_request *req)
+{
+    if (req->stage_deadline_us <= clock_now_us()) req->on_stage_deadline(req);
+}
+
 static int64_t node_deadline_timer(void *ctx, int64_t now_us)
 {
     (void)ctx;
@@ -594,12 +629,9 @@ static int64_t node_deadline_timer(void *ctx, int64_t now_us)
     }
     if (node.raft) node_retry_leaderless();
     int64_t next_us = node.all.head ? node.all.head->deadline_us - now_us : 1000000;
-    for (req = node.waits[NODE_WAIT_STAGE].head; req;) {
-        struct node_request *next = req->wait_next;
-        if (req->stage_deadline_us <= now_us) req->on_stage_deadline(req);
-        else if (req->stage_deadline_us - now_us < next_us) next_us = req->stage_deadline_us - now_us;
-        req = next;
-    }
+    node_visit_stage_waiters(node_stage_deadline_one);
+    for (req = node.waits[NODE_WAIT_STAGE].head; req; req = req->wait_next)
+        if (req->stage_deadline_us - now_us < next_us) next_us = req->stage_deadline_us - now_us;
     if (node.waits[NODE_WAIT_LEADER].head && next_us > NODE_LEADER_RETRY_US)
         next_us = NODE_LEADER_RETRY_US;
     return next_us;
@@ -607,13 +639,25 @@ static int64_t node_deadline_timer(void *ctx, int64_t now_us)
 
 /* ---- messages ---- */
 
-static node_handler_fn node_find_handler(const char *type)
+static const struct node_handler *node_find_entry(const char *type)
 {
     for (int i = 0; i < node.stage->handler_count; i++)
-        if (strcmp(node.stage->handlers[i].type, type) == 0) return node.stage->handlers[i].handle;
+        if (strcmp(node.stage->handlers[i].type, type) == 0) return &node.stage->handlers[i];
     for (size_t i = 0; i < sizeof node_base_handlers / sizeof node_base_handlers[0]; i++)
-        if (strcmp(node_base_handlers[i].type, type) == 0) return node_base_handlers[i].handle;
+        if (strcmp(node_base_handlers[i].type, type) == 0) return &node_base_handlers[i];
     return NULL;
+}
+
+static node_handler_fn node_find_handler(const char *type)
+{
+    const struct node_handler *entry = node_find_entry(type);
+    return entry ? entry->handle : NULL;
+}
+
+static bool node_changes_state(const char *type)
+{
+    const struct node_handler *entry = node_find_entry(type);
+    return entry && entry->changes_state;
 }
 
 static void node_dispatch(struct node_request *req)
@@ -712,15 +756,17 @@ static void node_handle_peer(int peer, const cJSON *body)
     if (raft_handles(type)) {
         raft_receive(node.raft, peer, body, now_us);
     } else if (strcmp(type, "forward") == 0) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "forward_id");
         const cJSON *request = cJSON_GetObjectItemCaseSensitive(body, "request");
-        if (!cJSON_IsNumber(id) || !cJSON_IsObject(request) || !node_has_type(request)) {
+        int64_t forward_id;
+        char why[128];
+        if (proto_get_nonneg_int(body, "forward_id", &forward_id, why, sizeof why) != PROTO_OK ||
+            !cJSON_IsObject(request) || !node_has_type(request)) {
             trace_warn("forward from %s is malformed; ignored", node.ids[peer]);
             return;
         }
         struct node_request *req =
             node_request_new(cJSON_Duplicate(request, true), node.ids[peer], peer, now_us);
-        req->forward_id = (int64_t)id->valuedouble;
+        req->forward_id = forward_id;
         node_dispatch(req);
     } else if (strcmp(type, "forward_res") == 0) {
         node_on_forward_res(body);

@@ -53,6 +53,7 @@ struct node_request {
     int64_t stage_deadline_us;        /* a stage wait gives up at this time ... */
     node_serve_fn on_stage_deadline;  /* ... by calling this */
     const char *reason; /* why it was redirected; added to the relayed reply as "reason" */
+    uint64_t visit_epoch; /* node.c's walks over stage waiters */
 };
 
 typedef void (*node_handler_fn)(struct node_request *req);
@@ -60,6 +61,9 @@ typedef void (*node_handler_fn)(struct node_request *req);
 struct node_handler {
     const char *type;
     node_handler_fn handle;
+    /* Goes through the log (write, cas): a forwarded one whose answer never came may
+     * have happened, so its timeout is error 0, not 11. */
+    bool changes_state;
 };
 
 /* Hooks a read path plugs into. Every member may be NULL. */

@@ -114,7 +114,9 @@ int proto_get_bool(const cJSON *body, const char *field, bool *out, char *why, s
 int64_t proto_msg_id(const cJSON *body)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(body, "msg_id");
-    if (!cJSON_IsNumber(item) || item->valuedouble < 0 || floor(item->valuedouble) != item->valuedouble)
+    /* Range first: converting 1e300 (or infinity) to int64_t is undefined behaviour. */
+    if (!cJSON_IsNumber(item) || !(item->valuedouble >= 0 && item->valuedouble <= 9007199254740992.0) ||
+        floor(item->valuedouble) != item->valuedouble)
         return -1;
     return (int64_t)item->valuedouble;
 }

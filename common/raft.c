@@ -43,8 +43,10 @@ struct raft {
     bool round_wanted;
     uint64_t round, confirmed_round;
     /* Send time and commit index of the last RAFT_ROUND_MEMORY rounds, by round id. */
-    int64_t round_sent_us[RAFT_ROUND_MEMORY];
-    int64_t round_commit_index[RAFT_ROUND_MEMORY];
+    struct {
+        uint64_t round;
+        int64_t sent_us, commit_index;
+    } rounds[RAFT_ROUND_MEMORY];
 };
 
 static const char *raft_role_names[] = {"follower", "pre-candidate", "candidate", "leader"};
@@ -297,18 +299,23 @@ static void raft_confirm_rounds(struct raft *r)
     uint64_t confirmed = rounds[raft_majority(r) - 1];
     if (confirmed <= r->confirmed_round) return;
     r->confirmed_round = confirmed;
-    int64_t sent_us = r->round_sent_us[confirmed % RAFT_ROUND_MEMORY];
-    if (sent_us > r->leader_contact_us) r->leader_contact_us = sent_us;
-    if (r->cb.round_confirmed)
-        r->cb.round_confirmed(r->cb.ctx, confirmed, sent_us,
-                              r->round_commit_index[confirmed % RAFT_ROUND_MEMORY]);
+    /* A round so old that its slot was reused: its send time is unknown, and a read
+     * path must not mistake a newer round's time for it. */
+    int64_t sent_us = RAFT_UNKNOWN_TIME, commit_index = -1;
+    if (r->rounds[confirmed % RAFT_ROUND_MEMORY].round == confirmed) {
+        sent_us = r->rounds[confirmed % RAFT_ROUND_MEMORY].sent_us;
+        commit_index = r->rounds[confirmed % RAFT_ROUND_MEMORY].commit_index;
+        if (sent_us > r->leader_contact_us) r->leader_contact_us = sent_us;
+    }
+    if (r->cb.round_confirmed) r->cb.round_confirmed(r->cb.ctx, confirmed, sent_us, commit_index);
 }
 
 static void raft_begin_round(struct raft *r, int64_t now_us)
 {
     r->round++;
-    r->round_sent_us[r->round % RAFT_ROUND_MEMORY] = now_us;
-    r->round_commit_index[r->round % RAFT_ROUND_MEMORY] = r->commit_index;
+    r->rounds[r->round % RAFT_ROUND_MEMORY].round = r->round;
+    r->rounds[r->round % RAFT_ROUND_MEMORY].sent_us = now_us;
+    r->rounds[r->round % RAFT_ROUND_MEMORY].commit_index = r->commit_index;
 }
 
 static void raft_broadcast(struct raft *r, int64_t now_us)
@@ -378,11 +385,12 @@ void raft_flush(struct raft *r, int64_t now_us)
 /* ---- receiving ---- */
 
 /* Peer messages are checked like client ones: a number out of range would make the
- * conversion to int64_t undefined behaviour, so it makes the message malformed. */
+ * conversion to int64_t undefined behaviour, so it makes the message malformed. The
+ * limit is 2^52, not 2^53, so term + 1 is still exact and an election can follow. */
 static int64_t raft_int(const cJSON *body, const char *field, bool *ok)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(body, field);
-    if (!cJSON_IsNumber(item) || !(fabs(item->valuedouble) <= 9007199254740992.0)) {
+    if (!cJSON_IsNumber(item) || !(fabs(item->valuedouble) <= 4503599627370496.0)) {
         *ok = false;
         return 0;
     }
@@ -542,8 +550,9 @@ static void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t 
         raft_append_local(r, entry_term, copy);
     }
     /* Commit only what this message proved we share with the leader (§3.5, Figure 3.1). */
-    if (leader_commit > r->commit_index) {
-        r->commit_index = leader_commit < index ? leader_commit : index;
+    int64_t proven_commit = leader_commit < index ? leader_commit : index;
+    if (proven_commit > r->commit_index) {
+        r->commit_index = proven_commit;
         raft_apply_committed(r);
     }
     raft_reply_append(r, from, true, index, 0, round, now_us);
@@ -579,7 +588,9 @@ static void raft_on_append_res(struct raft *r, int from, const cJSON *body, int6
         if (r->next_index[from] < r->match_index[from] + 1)
             r->next_index[from] = r->match_index[from] + 1;
         raft_advance_commit(r);
-    } else if (conflict_index > 0) {
+    } else if (conflict_index > r->match_index[from] && conflict_index < r->next_index[from]) {
+        /* A reject for an append sent before a later one was accepted, or one already
+         * acted on, says nothing new: only rewind to what the follower still lacks. */
         r->next_index[from] = conflict_index;
         raft_send_append(r, from);
     }

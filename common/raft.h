@@ -26,6 +26,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define RAFT_UNKNOWN_TIME INT64_MIN
+
 enum raft_role { RAFT_FOLLOWER, RAFT_PRECANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
 
 struct raft_entry {
@@ -52,7 +54,8 @@ struct raft_callbacks {
      * role, so a read path can drop what it must (a lease) before answering anyone. */
     void (*leadership_changed)(void *ctx);
     /* A majority (counting this leader) acknowledged broadcast round `round`, which was
-     * sent at sent_us when the commit index was commit_index. */
+     * sent at sent_us when the commit index was commit_index. For a round too old to
+     * remember, sent_us is RAFT_UNKNOWN_TIME and commit_index -1. */
     void (*round_confirmed)(void *ctx, uint64_t round, int64_t sent_us, int64_t commit_index);
     /* Optional piggyback hooks for read paths (may be NULL). */
     void (*append_extend)(void *ctx, int peer, cJSON *append);

@@ -180,7 +180,7 @@ static void fr_round_confirmed(uint64_t round, int64_t sent_us, int64_t commit_i
     }
     /* The leader's own pair: the round's send time, with the commit index at sending,
      * which must cover this term's no-op. */
-    if (commit_index >= raft_noop_index(r)) {
+    if (sent_us != RAFT_UNKNOWN_TIME && commit_index >= raft_noop_index(r)) {
         fr_learn((struct fr_pair){.stamp_us = sent_us, .index = commit_index}, clock_now_us());
         node_retry_stage_waiters();
     }

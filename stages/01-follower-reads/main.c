@@ -5,7 +5,7 @@
 int main(int argc, char **argv)
 {
     static const struct node_handler handlers[] = {
-        {"follower_read", follower_read_handle},
+        {"follower_read", follower_read_handle, false},
     };
     static const struct node_plugin *const plugins[] = {&follower_read_plugin};
     static const struct node_stage stage = {
