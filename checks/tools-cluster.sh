@@ -74,7 +74,7 @@ test_expect_success 'scenario errors exit 2 with FILE:LINE and what is wrong' '
     expect_scenario_error "at 2 heal" "needs a unit"
     expect_scenario_error "at -1s heal" "non-negative"
     expect_scenario_error "at 1s partiton n1 | n2" "unknown action .partiton."
-    expect_scenario_error "at 1s partition n1 | n9" "not a node of this cluster (n1..n3)"
+    expect_scenario_error "at 1s partition n1 | n9" "not a node of this cluster (n1..n3, leader, follower1..follower2)"
     expect_scenario_error "at 1s partition n1 | n1 n2" "appears twice"
     expect_scenario_error "at 1s partition n1 | | n2" "empty group"
     expect_scenario_error "at 1s partition n1 n2 n3" "cuts nothing"
@@ -84,6 +84,8 @@ test_expect_success 'scenario errors exit 2 with FILE:LINE and what is wrong' '
     expect_scenario_error "at 1s client x1 n1 read x" "not a client name"
     expect_scenario_error "at 1s client c1 n1 follower_read x soon" "max_staleness_ms"
     expect_scenario_error "clock n2 fast" "clock rate"
+    expect_scenario_error "clock leader 0.5" "roles are not known at start"
+    expect_scenario_error "at 1s pause follower3" "not a node of this cluster"
     expect_scenario_error "wait 1s" "starts with .at TIME. or .clock."
 '
 

@@ -40,6 +40,11 @@ typedef struct {
     bool *init_ok_by_node;
     int init_pending;
     route_net net;
+    int leader_index; /* -1 until a raft_append is seen */
+    double leader_term;
+    /* Roles bind at their first use and then keep naming the same nodes, so a script
+     * can cut off "leader follower1" and later read at "follower1". */
+    int role_leader;
     scenario sc;
     size_t next_event;
     nemesis_state nemesis;
@@ -108,18 +113,45 @@ static void cluster_describe_partition(const cluster *cl, const int *group_by_no
     }
 }
 
+/* Folds a partition's role slots ("leader", "followerK") into plain node groups. */
+static void cluster_resolve_groups(const cluster *cl, const scenario_event *ev, int *group_by_node)
+{
+    int n = cl->node_count;
+    memcpy(group_by_node, ev->group_by_node, (size_t)n * sizeof *group_by_node);
+    if (!ev->names_roles) return;
+    for (int role = 0; role < n; role++) {
+        if (ev->group_by_node[n + role] == 0) continue;
+        int node = ids_resolve(IDS_ROLE_LEADER - role, cl->role_leader, n);
+        if (node >= 0) group_by_node[node] = ev->group_by_node[n + role];
+    }
+}
+
 static void cluster_apply_event(cluster *cl, const scenario_event *ev)
 {
     char text[512];
-    const char *node_name = cl->node_names[ev->node_index];
+    bool names_role = (ev->action != SCENARIO_PARTITION && ev->action != SCENARIO_HEAL &&
+                       (ev->action == SCENARIO_CLIENT ? ev->op.node_index : ev->node_index) < 0) ||
+                      (ev->action == SCENARIO_PARTITION && ev->names_roles);
+    if (names_role && cl->role_leader < 0) {
+        cl->role_leader = cl->leader_index >= 0 ? cl->leader_index : 0;
+        char leader_text[96];
+        snprintf(leader_text, sizeof leader_text, "roles bound: leader is %s%s",
+                 cl->node_names[cl->role_leader],
+                 cl->leader_index >= 0 ? "" : " (no leader seen yet: n1 stands in)");
+        cluster_trace(cl, leader_text);
+    }
+    int node_index = ids_resolve(ev->node_index, cl->role_leader, cl->node_count);
+    const char *node_name = cl->node_names[node_index >= 0 ? node_index : 0];
     cJSON *fault = NULL;
     switch (ev->action) {
     case SCENARIO_PARTITION: {
         fault = cluster_fault_json("partition", NULL);
         char groups_text[400];
-        cluster_describe_partition(cl, ev->group_by_node, groups_text, sizeof groups_text,
+        int group_by_node[cl->node_count];
+        cluster_resolve_groups(cl, ev, group_by_node);
+        cluster_describe_partition(cl, group_by_node, groups_text, sizeof groups_text,
                                    cJSON_AddArrayToObject(fault, "groups"));
-        route_partition(&cl->net, ev->group_by_node);
+        route_partition(&cl->net, group_by_node);
         snprintf(text, sizeof text, "partition%s", groups_text);
         break;
     }
@@ -130,28 +162,32 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
         break;
     case SCENARIO_PAUSE:
         fault = cluster_fault_json("pause", node_name);
-        procs_pause(&cl->nodes[ev->node_index]);
+        procs_pause(&cl->nodes[node_index]);
         snprintf(text, sizeof text, "pause %s", node_name);
         break;
     case SCENARIO_RESUME:
         fault = cluster_fault_json("resume", node_name);
-        procs_resume(&cl->nodes[ev->node_index]);
+        procs_resume(&cl->nodes[node_index]);
         snprintf(text, sizeof text, "resume %s", node_name);
         break;
     case SCENARIO_KILL:
         fault = cluster_fault_json("kill", node_name);
-        procs_kill(&cl->nodes[ev->node_index]);
-        route_mark_dead(&cl->net, ev->node_index);
+        procs_kill(&cl->nodes[node_index]);
+        route_mark_dead(&cl->net, node_index);
         /* A node killed before it answered init will never answer: stop waiting. */
-        if (!cl->init_ok_by_node[ev->node_index]) {
-            cl->init_ok_by_node[ev->node_index] = true;
+        if (!cl->init_ok_by_node[node_index]) {
+            cl->init_ok_by_node[node_index] = true;
             cl->init_pending--;
         }
         snprintf(text, sizeof text, "kill %s", node_name);
         break;
-    case SCENARIO_CLIENT:
-        workload_enqueue(&cl->work, ev->process, &ev->op);
+    case SCENARIO_CLIENT: {
+        /* A role is resolved when the op is queued, i.e. at its scripted time. */
+        op_request op = ev->op;
+        op.node_index = ids_resolve(ev->op.node_index, cl->role_leader, cl->node_count);
+        workload_enqueue(&cl->work, ev->process, &op);
         return;
+    }
     }
     cluster_trace(cl, text);
     summary_record_fault(&cl->summary, cl->now_us, fault);
@@ -205,6 +241,15 @@ static void cluster_on_node_line(void *ctx, int node_index, char *line, size_t l
     }
     int peer = ids_node_index(dest->valuestring, cl->node_count);
     if (peer >= 0) {
+        /* Who leads, for scenarios that name roles: the sender of appends in the highest
+         * term. A deposed leader still sending in an old term does not count. */
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(body, "type");
+        const cJSON *term = cJSON_GetObjectItemCaseSensitive(body, "term");
+        if (cJSON_IsString(type) && strcmp(type->valuestring, "raft_append") == 0 &&
+            cJSON_IsNumber(term) && term->valuedouble >= cl->leader_term) {
+            cl->leader_term = term->valuedouble;
+            cl->leader_index = node_index;
+        }
         route_send(&cl->net, cl->now_us, node_index, peer, line, line_len);
     } else if (strcmp(dest->valuestring, "c0") == 0) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(body, "type");
@@ -331,7 +376,10 @@ static int cluster_poll_timeout_ms(const cluster *cl)
     if (cl->phase == CLUSTER_INIT) wake_us = cluster_min(wake_us, cl->opt.init_timeout_ms * 1000);
     if (cl->phase == CLUSTER_RUN || cl->phase == CLUSTER_DRAIN)
         wake_us = cluster_min(wake_us, workload_next_wakeup_us(&cl->work));
-    if (cl->phase == CLUSTER_RUN) wake_us = cluster_min(wake_us, cl->run_end_us);
+    /* A run without a time limit ends with its scenario (run_end_us is 0 then): only
+     * a time still ahead may bound the wait, or the loop would spin until the end. */
+    if (cl->phase == CLUSTER_RUN && cl->run_end_us > cl->now_us)
+        wake_us = cluster_min(wake_us, cl->run_end_us);
     int64_t wait_us = wake_us - cluster_clock_us(cl);
     if (wait_us <= 0) return 0;
     /* Round up: waking early would only spin; the cap keeps signals responsive. */
@@ -437,6 +485,9 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
     cl->nodes = calloc((size_t)cl->node_count, sizeof *cl->nodes);
     cl->init_ok_by_node = calloc((size_t)cl->node_count, sizeof *cl->init_ok_by_node);
     cl->init_pending = cl->node_count;
+    cl->leader_index = -1;
+    cl->leader_term = -1;
+    cl->role_leader = -1;
     route_init(&cl->net, cl->node_count, cl->opt.latency_ms * 1000, cl->opt.jitter_ms * 1000,
                (uint64_t)cl->opt.seed);
     summary_init(&cl->summary, cl->node_count);

@@ -1,5 +1,7 @@
 #include "ids.h"
 
+#include <string.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -34,4 +36,28 @@ int ids_client_process(const char *name)
 void ids_client_name(int process, char out[IDS_NAME_MAX])
 {
     snprintf(out, IDS_NAME_MAX, "c%d", process);
+}
+
+int ids_node_or_role(const char *name, int node_count)
+{
+    if (strcmp(name, "leader") == 0) return IDS_ROLE_LEADER;
+    if (strncmp(name, "follower", 8) == 0) {
+        char *end;
+        long k = strtol(name + 8, &end, 10);
+        if (end != name + 8 && *end == '\0' && k >= 1 && k < node_count) return IDS_ROLE_FOLLOWER((int)k);
+        return -1;
+    }
+    return ids_node_index(name, node_count);
+}
+
+int ids_resolve(int who, int leader_index, int node_count)
+{
+    if (who >= 0) return who;
+    /* No leader seen yet: n1 stands in, and the trace says so. */
+    int leader = leader_index >= 0 ? leader_index : 0;
+    if (who == IDS_ROLE_LEADER) return leader;
+    int k = IDS_ROLE_LEADER - who;
+    for (int i = 0; i < node_count; i++)
+        if (i != leader && --k == 0) return i;
+    return -1;
 }

@@ -55,10 +55,12 @@ static int scenario_parse_time(scenario_line *ln, const char *word, int64_t *out
 
 static int scenario_parse_node(scenario_line *ln, const char *word, int *out_index)
 {
-    *out_index = ids_node_index(word, ln->node_count);
-    if (*out_index < 0)
-        return scenario_fail(ln, "'%s' is not a node of this cluster (n1..n%d)", word,
-                             ln->node_count);
+    *out_index = ids_node_or_role(word, ln->node_count);
+    if (*out_index == -1)
+        return scenario_fail(ln,
+                             "'%s' is not a node of this cluster (n1..n%d, leader, "
+                             "follower1..follower%d)",
+                             word, ln->node_count, ln->node_count - 1);
     return 0;
 }
 
@@ -81,9 +83,12 @@ static int scenario_parse_long(scenario_line *ln, const char *word, const char *
     return 0;
 }
 
+/* group_by_node has room for the roles too: slot node_count + 0 is "leader", slot
+ * node_count + K is "followerK"; the runner folds them in when the partition starts. */
 static int scenario_parse_partition(scenario_line *ln, int first, scenario_event *ev)
 {
-    ev->group_by_node = calloc((size_t)ln->node_count, sizeof *ev->group_by_node);
+    ev->group_by_node = calloc(2 * (size_t)ln->node_count, sizeof *ev->group_by_node);
+    ev->names_roles = false;
     int group = 1, members_in_group = 0, listed = 0;
     for (int w = first; w < ln->word_count; w++) {
         if (strcmp(ln->words[w], "|") == 0) {
@@ -92,11 +97,13 @@ static int scenario_parse_partition(scenario_line *ln, int first, scenario_event
             members_in_group = 0;
             continue;
         }
-        int node;
-        if (scenario_parse_node(ln, ln->words[w], &node) < 0) return -1;
-        if (ev->group_by_node[node] != 0)
+        int who;
+        if (scenario_parse_node(ln, ln->words[w], &who) < 0) return -1;
+        int slot = who >= 0 ? who : ln->node_count + (IDS_ROLE_LEADER - who);
+        if (who < 0) ev->names_roles = true;
+        if (ev->group_by_node[slot] != 0)
             return scenario_fail(ln, "%s appears twice in the partition", ln->words[w]);
-        ev->group_by_node[node] = group;
+        ev->group_by_node[slot] = group;
         members_in_group++;
         listed++;
     }
@@ -209,6 +216,10 @@ static int scenario_parse_clock(scenario_line *ln, scenario *sc)
     if (scenario_expect_words(ln, 1, 2, 2, "clock nK RATE") < 0) return -1;
     int node;
     if (scenario_parse_node(ln, ln->words[1], &node) < 0) return -1;
+    /* Rates are set when the nodes start, before anyone leads. */
+    if (node < 0)
+        return scenario_fail(ln, "clock needs a node name (n1..n%d): roles are not known at start",
+                             ln->node_count);
     char *end;
     double rate = strtod(ln->words[2], &end);
     if (end == ln->words[2] || *end != '\0' || !isfinite(rate) || rate <= 0 || rate > 100)

@@ -6,6 +6,7 @@
  *   at 4s pause n2                     # SIGSTOP; "resume n2" sends SIGCONT
  *   at 6s kill n3                      # SIGKILL; it stays down
  *   at 1s client c1 n2 write x 5       # keys and values are JSON, or bare words as strings
+ *   at 2s partition leader follower1 | follower2 follower3   # roles, resolved at 2s
  *
  * The parser checks everything it can before the cluster starts (node names against
  * --nodes, op arguments), so a typo costs a message and exit status 2, not a run. */
@@ -14,6 +15,7 @@
 
 #include "op.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +33,8 @@ typedef struct {
     int line;
     scenario_action action;
     int *group_by_node; /* partition: one group number per node; 0 = the unlisted group */
-    int node_index;     /* pause, resume, kill */
+    bool names_roles;   /* partition: also has a slot per role (see scenario.c) */
+    int node_index;     /* pause, resume, kill: a node index or an ids.h role code */
     int process;        /* client */
     op_request op;      /* client */
 } scenario_event;
