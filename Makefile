@@ -48,7 +48,7 @@ TOOLS :=
 
 tools: $(TOOLS)
 
-.PHONY: all tools deps check check-one demo bench-node help format clean
+.PHONY: all tools deps check check-one demo bench-node bench-reads help format clean
 .DEFAULT_GOAL := all
 
 all: $(NODES) $(TOOLS)
@@ -78,6 +78,10 @@ bench-node: deps
 	@$(MAKE) --no-print-directory all
 	@READPATH_BUILD=$(BUILD) NODE_BIN=$(NODE_BIN) checks/bench-node.sh
 
+bench-reads: deps
+	@$(MAKE) --no-print-directory all
+	@READPATH_BUILD=$(BUILD) NODE_BIN=$(NODE_BIN) checks/bench-reads.sh
+
 format:
 	clang-format -i $(wildcard common/*.[ch] stages/*/*.[ch] checks/*/*.[ch])
 
@@ -90,6 +94,7 @@ help:
 	@echo "make check      install what is missing, build, run the TAP suites (STAGE=NN: suites 00..NN against stage NN)"
 	@echo "make demo       install, build, run a 3-node cluster of the newest stage and print a report"
 	@echo "make bench-node ops/s of one node on 100,000 piped ops"
+	@echo "make bench-reads  read strategies side by side at N = 3, 5 (stage 01+)"
 	@echo "make format     clang-format every C file"
 	@echo "make clean      remove build/"
 	@echo "stages: $(STAGE_DIRS)"
