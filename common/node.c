@@ -94,6 +94,10 @@ int64_t node_heartbeat_us(void)
 {
     return node.flags.heartbeat_ms * 1000;
 }
+int64_t node_election_timeout_us(void)
+{
+    return node.flags.election_timeout_ms * 1000;
+}
 
 static char *node_strdup(const char *s)
 {
@@ -575,9 +579,14 @@ static void node_raft_append_res_seen(void *ctx, int peer, const cJSON *res, int
     NODE_EACH_PLUGIN(append_res_seen, (peer, res, now_us));
 }
 
+/* READPATH_PIN_ELECTION_TIMEOUT=1 (tests only) makes every election timeout exactly the
+ * minimum, so an experiment's timeline does not depend on the dice. Still safe: the
+ * minimum is what stickiness and leases rely on. */
+static bool node_pin_election_timeout;
+
 static int64_t node_draw(int64_t lo, int64_t hi)
 {
-    return clock_random_between(lo, hi);
+    return node_pin_election_timeout ? lo : clock_random_between(lo, hi);
 }
 
 /* ---- timers ---- */
@@ -739,6 +748,8 @@ static void node_handle_init(const cJSON *envelope)
         .append_res_extend = node_raft_append_res_extend,
         .append_res_seen = node_raft_append_res_seen,
     };
+    const char *pin = getenv("READPATH_PIN_ELECTION_TIMEOUT");
+    node_pin_election_timeout = pin && strcmp(pin, "1") == 0;
     node.kv = kv_new();
     node.initialized = true;
     node.raft = raft_new(self, n, &config, &callbacks, node_draw, clock_now_us());
@@ -915,18 +926,36 @@ static void node_usage(FILE *out, const char *argv0)
             "             READPATH_SEED (seed for election jitter)\n",
             argv0, node.stage->name, node.stage->summary, NODE_DEFAULT_HEARTBEAT_MS,
             NODE_DEFAULT_ELECTION_TIMEOUT_MS, NODE_DEFAULT_REQUEST_TIMEOUT_MS);
+    if (node.stage->flag_count > 0) fprintf(out, "\nstage %s adds:\n", node.stage->name);
+    for (int i = 0; i < node.stage->flag_count; i++)
+        fprintf(out, "  %-25s %s (default %lld)\n", node.stage->flags[i].name,
+                node.stage->flags[i].help, (long long)*node.stage->flags[i].value);
 }
 
-static int node_parse_ms(const char *flag, const char *text, int64_t *out)
+static int node_parse_number(const char *flag, const char *text, int64_t min, int64_t *out)
 {
     char *end;
     errno = 0;
     long long value = text ? strtoll(text, &end, 10) : 0;
-    if (!text || errno || *end || value <= 0 || value > 3600000) {
-        fprintf(stderr, "%s wants a whole number of milliseconds in 1..3600000\n", flag);
+    if (!text || errno || *end || value < min || value > 3600000) {
+        fprintf(stderr, "%s wants a whole number in %lld..3600000\n", flag, (long long)min);
         return -1;
     }
     *out = value;
+    return 0;
+}
+
+static int node_parse_ms(const char *flag, const char *text, int64_t *out)
+{
+    return node_parse_number(flag, text, 1, out);
+}
+
+/* A stage's own flag? Returns 1 if it was one (and consumed its value), -1 on error. */
+static int node_parse_stage_flag(const char *arg, const char *next)
+{
+    for (int i = 0; i < node.stage->flag_count; i++)
+        if (strcmp(arg, node.stage->flags[i].name) == 0)
+            return node_parse_number(arg, next, 0, node.stage->flags[i].value) ? -1 : 1;
     return 0;
 }
 
@@ -955,6 +984,12 @@ static int node_parse_flags(int argc, char **argv)
             if (node_parse_ms(arg, next, &node.flags.request_timeout_ms)) return -1;
             i++;
         } else {
+            int stage_flag = node_parse_stage_flag(arg, next);
+            if (stage_flag < 0) return -1;
+            if (stage_flag > 0) {
+                i++;
+                continue;
+            }
             fprintf(stderr, "%s: unknown option %s (try --help)\n", argv[0], arg);
             return -1;
         }

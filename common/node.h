@@ -83,9 +83,18 @@ struct node_plugin {
     void (*turn)(int64_t now_us);
 };
 
+/* A command-line flag a stage adds: --name N (milliseconds or a count), N >= 0. */
+struct node_flag {
+    const char *name; /* "--lease-duration-ms" */
+    const char *help;
+    int64_t *value;   /* holds the default; set from the command line */
+};
+
 struct node_stage {
     const char *name;    /* "00-raft-kv" */
     const char *summary; /* one line for --help */
+    const struct node_flag *flags;
+    int flag_count;
     const struct node_handler *handlers;
     int handler_count;
     const struct node_plugin *const *plugins;
@@ -106,6 +115,7 @@ bool node_is_leader(void);
 bool node_maelstrom_mode(void); /* --maelstrom: replies carry exactly Maelstrom's fields */
 int64_t node_request_timeout_us(void);
 int64_t node_heartbeat_us(void);
+int64_t node_election_timeout_us(void); /* the --election-timeout-ms flag */
 /* Negative controls: an environment variable set to 1 turns on a deliberately unsafe
  * behaviour, so a test can show a checker catching it. Logged loudly when on. */
 bool node_unsafe_test_switch(const char *name);

@@ -712,6 +712,16 @@ uint64_t raft_confirmed_round(const struct raft *r)
 {
     return r->confirmed_round;
 }
+int64_t raft_match_index(const struct raft *r, int peer)
+{
+    if (peer == r->self) return r->last_index;
+    return peer >= 0 && peer < r->n ? r->match_index[peer] : 0;
+}
+uint64_t raft_acked_round(const struct raft *r, int peer)
+{
+    if (peer == r->self) return r->round;
+    return peer >= 0 && peer < r->n ? r->acked_round[peer] : 0;
+}
 int64_t raft_election_timeout_us(const struct raft *r)
 {
     return r->config.election_timeout_us;

@@ -104,6 +104,11 @@ const struct raft_entry *raft_entry_at(const struct raft *r, int64_t index);
 int64_t raft_noop_index(const struct raft *r);
 uint64_t raft_round(const struct raft *r);           /* the latest round broadcast */
 uint64_t raft_confirmed_round(const struct raft *r); /* the latest a majority acked */
+/* Leader: what it knows of a peer: the highest log index it has and the latest round
+ * it acknowledged (a lease path asks "did the majority that confirmed round R have
+ * entry I?"). */
+int64_t raft_match_index(const struct raft *r, int peer);
+uint64_t raft_acked_round(const struct raft *r, int peer);
 int64_t raft_election_timeout_us(const struct raft *r);
 void raft_set_election_timeout_us(struct raft *r, int64_t election_timeout_us);
 const char *raft_role_name(enum raft_role role);
