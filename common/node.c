@@ -266,31 +266,31 @@ void node_reply_error(struct node_request *req, int code, const char *fmt, ...)
     node_reply(req, body);
 }
 
-bool node_require_any(struct node_request *req, const char *field, const cJSON **out)
+/* Turns a proto_get_* result into an error 12 that names the field. */
+static bool node_field_ok(struct node_request *req, int status, const char *why)
 {
-    char why[128];
-    if (proto_get_any(req->body, field, out, why, sizeof why) == PROTO_OK) return true;
+    if (status == PROTO_OK) return true;
     trace_warn("%s from %s: %s -> error 12", req->type, req->client, why);
     node_reply_error(req, PROTO_MALFORMED_REQUEST, "%s: %s", req->type, why);
     return false;
+}
+
+bool node_require_any(struct node_request *req, const char *field, const cJSON **out)
+{
+    char why[128];
+    return node_field_ok(req, proto_get_any(req->body, field, out, why, sizeof why), why);
 }
 
 bool node_require_nonneg_int(struct node_request *req, const char *field, int64_t *out)
 {
     char why[128];
-    if (proto_get_nonneg_int(req->body, field, out, why, sizeof why) == PROTO_OK) return true;
-    trace_warn("%s from %s: %s -> error 12", req->type, req->client, why);
-    node_reply_error(req, PROTO_MALFORMED_REQUEST, "%s: %s", req->type, why);
-    return false;
+    return node_field_ok(req, proto_get_nonneg_int(req->body, field, out, why, sizeof why), why);
 }
 
 bool node_require_bool(struct node_request *req, const char *field, bool *out)
 {
     char why[128];
-    if (proto_get_bool(req->body, field, out, why, sizeof why) == PROTO_OK) return true;
-    trace_warn("%s from %s: %s -> error 12", req->type, req->client, why);
-    node_reply_error(req, PROTO_MALFORMED_REQUEST, "%s: %s", req->type, why);
-    return false;
+    return node_field_ok(req, proto_get_bool(req->body, field, out, why, sizeof why), why);
 }
 
 static cJSON *node_ok_body(const char *request_type)
