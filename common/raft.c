@@ -467,13 +467,16 @@ static void raft_on_vote_res(struct raft *r, int from, const cJSON *body, int64_
     }
 }
 
+/* A reply echoes the prev_log_index of the append it answers, so the leader can tell a
+ * current reject from one that predates a success (see raft_on_append_res). */
 static void raft_reply_append(struct raft *r, int to, bool success, int64_t match_index,
-                              int64_t conflict_index, int64_t round, int64_t now_us)
+                              int64_t conflict_index, int64_t prev, int64_t round, int64_t now_us)
 {
     cJSON *res = raft_message("raft_append_res", r->term);
     cJSON_AddBoolToObject(res, "success", success);
     cJSON_AddNumberToObject(res, "match_index", (double)match_index);
     cJSON_AddNumberToObject(res, "conflict_index", (double)conflict_index);
+    cJSON_AddNumberToObject(res, "prev_log_index", (double)prev);
     cJSON_AddNumberToObject(res, "round", round);
     if (r->cb.append_res_extend) r->cb.append_res_extend(r->cb.ctx, res, now_us);
     r->cb.send(r->cb.ctx, to, res);
@@ -494,7 +497,7 @@ static void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t 
     }
     if (term < r->term) {
         /* A deposed leader: the reply's term tells it so. */
-        raft_reply_append(r, from, false, 0, 0, round, now_us);
+        raft_reply_append(r, from, false, 0, 0, prev, round, now_us);
         return;
     }
     if (r->role == RAFT_LEADER && term == r->term) {
@@ -510,7 +513,7 @@ static void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t 
     if (r->cb.append_seen) r->cb.append_seen(r->cb.ctx, from, body, now_us);
 
     if (prev > r->last_index) {
-        raft_reply_append(r, from, false, 0, r->last_index + 1, round, now_us);
+        raft_reply_append(r, from, false, 0, r->last_index + 1, prev, round, now_us);
         return;
     }
     if (raft_term_at(r, prev) != prev_term) {
@@ -518,7 +521,7 @@ static void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t 
         int64_t conflict = prev;
         int64_t bad_term = raft_term_at(r, prev);
         while (conflict - 1 > r->commit_index && raft_term_at(r, conflict - 1) == bad_term) conflict--;
-        raft_reply_append(r, from, false, 0, conflict, round, now_us);
+        raft_reply_append(r, from, false, 0, conflict, prev, round, now_us);
         return;
     }
     int64_t index = prev;
@@ -555,7 +558,17 @@ static void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t 
         r->commit_index = proven_commit;
         raft_apply_committed(r);
     }
-    raft_reply_append(r, from, true, index, 0, round, now_us);
+    raft_reply_append(r, from, true, index, 0, prev, round, now_us);
+}
+
+/* Is this reject about the follower's log as it is now? A reject of an append at
+ * prev <= match_index predates the success that set match_index. A reject without the
+ * prev it answers is malformed and ignored. */
+static bool raft_rejects_current(const struct raft *r, int from, const cJSON *body)
+{
+    bool ok = true;
+    int64_t rejected_prev = raft_int(body, "prev_log_index", &ok);
+    return ok && rejected_prev > r->match_index[from];
 }
 
 static void raft_on_append_res(struct raft *r, int from, const cJSON *body, int64_t now_us)
@@ -587,12 +600,19 @@ static void raft_on_append_res(struct raft *r, int from, const cJSON *body, int6
         if (match_index > r->match_index[from]) r->match_index[from] = match_index;
         if (r->next_index[from] < r->match_index[from] + 1)
             r->next_index[from] = r->match_index[from] + 1;
+        /* A follower catching up gets its next batch now, not at the next heartbeat. */
+        if (r->next_index[from] <= r->last_index) raft_send_append(r, from);
         raft_advance_commit(r);
-    } else if (conflict_index > r->match_index[from] && conflict_index < r->next_index[from]) {
-        /* A reject for an append sent before a later one was accepted, or one already
-         * acted on, says nothing new: only rewind to what the follower still lacks. */
-        r->next_index[from] = conflict_index;
-        raft_send_append(r, from);
+    } else if (raft_rejects_current(r, from, body)) {
+        /* Rewind to the follower's hint, but never below what it is known to have. The hint may well lie below match_index: a follower skips back
+         * over a whole conflicting term, and its stale suffix can share a term with the
+         * prefix it matched. */
+        int64_t rewind_to = conflict_index < r->next_index[from] ? conflict_index : r->next_index[from];
+        if (rewind_to < r->match_index[from] + 1) rewind_to = r->match_index[from] + 1;
+        if (rewind_to < r->next_index[from]) {
+            r->next_index[from] = rewind_to;
+            raft_send_append(r, from);
+        }
     }
     if (r->role == RAFT_LEADER) raft_confirm_rounds(r);
 }
