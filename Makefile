@@ -54,7 +54,7 @@ TOOLS :=
 
 tools: $(TOOLS)
 
-.PHONY: all tools deps check check-one demo bench-node bench-reads help format clean
+.PHONY: all tools deps check check-one demo bench-node bench-reads maelstrom help format clean
 .DEFAULT_GOAL := all
 
 all: $(NODES) $(TOOLS)
@@ -84,6 +84,10 @@ bench-node: deps
 	@$(MAKE) --no-print-directory all
 	@READPATH_BUILD=$(BUILD) NODE_BIN=$(NODE_BIN) checks/bench-node.sh
 
+maelstrom: deps
+	@$(MAKE) --no-print-directory all
+	@NODE_BIN=$(NODE_BIN) checks/maelstrom.sh
+
 bench-reads: deps
 	@$(MAKE) --no-print-directory all
 	@READPATH_BUILD=$(BUILD) NODE_BIN=$(NODE_BIN) checks/bench-reads.sh
@@ -102,6 +106,7 @@ help:
 	@echo "make demo       install, build, run a 3-node cluster of the newest stage and print a report"
 	@echo "make bench-node ops/s of one node on 100,000 piped ops"
 	@echo "make bench-reads  read strategies side by side at N = 3, 5 (stage 01+)"
+	@echo "make maelstrom  Jepsen Maelstrom's lin-kv against STAGE's node (says how to get maelstrom if missing)"
 	@echo "make format     clang-format every C file"
 	@echo "make clean      remove build/"
 	@echo "stages: $(STAGE_DIRS)"
