@@ -8,6 +8,7 @@
 #include "history.h"
 #include "ids.h"
 #include "monotime.h"
+#include "mrules.h"
 #include "nemesis.h"
 #include "options.h"
 #include "procs.h"
@@ -45,6 +46,8 @@ typedef struct {
     /* Roles bind at their first use and then keep naming the same nodes, so a script
      * can cut off "leader follower1" and later read at "follower1". */
     int role_leader;
+    uint64_t delivered_ids; /* --maelstrom-rules: the last top-level id stamped */
+    long rules_broken;
     scenario sc;
     size_t next_event;
     nemesis_state nemesis;
@@ -214,11 +217,31 @@ static void cluster_apply_due_events(cluster *cl)
 static void cluster_deliver(void *ctx, int to_index, const char *line, size_t line_len)
 {
     cluster *cl = ctx;
-    procs_queue_line(&cl->nodes[to_index], line, line_len);
+    if (!cl->opt.maelstrom_rules) {
+        procs_queue_line(&cl->nodes[to_index], line, line_len);
+        return;
+    }
+    /* Maelstrom gives every message it delivers a top-level id; nodes must ignore it. */
+    size_t room = line_len + 32;
+    char *stamped = malloc(room);
+    size_t stamped_len = mrules_stamp_id(line, line_len, ++cl->delivered_ids, stamped, room);
+    if (stamped_len > 0) procs_queue_line(&cl->nodes[to_index], stamped, stamped_len);
+    else procs_queue_line(&cl->nodes[to_index], line, line_len);
+    free(stamped);
+}
+
+/* Under --maelstrom-rules a broken rule fails the run, as it would fail Maelstrom's. */
+static void cluster_rule_broken(cluster *cl, int node_index, const char *why, const char *line)
+{
+    if (cl->rules_broken++ < CLUSTER_BAD_LINES_SHOWN)
+        fprintf(stderr, "cluster: maelstrom rules: %s: %s: %.200s\n", cl->node_names[node_index],
+                why, line);
+    cl->node_failed = true;
 }
 
 static void cluster_bad_line(cluster *cl, int node_index, const char *line)
 {
+    if (cl->opt.maelstrom_rules) cluster_rule_broken(cl, node_index, "stdout line is not a JSON message", line);
     if (cl->summary.bad_node_lines++ < CLUSTER_BAD_LINES_SHOWN)
         fprintf(stderr,
                 "cluster: %s wrote a line that is not a message (stdout is for JSON "
@@ -251,7 +274,14 @@ static void cluster_on_node_line(void *ctx, int node_index, char *line, size_t l
             cl->leader_index = node_index;
         }
         route_send(&cl->net, cl->now_us, node_index, peer, line, line_len);
-    } else if (strcmp(dest->valuestring, "c0") == 0) {
+        cJSON_Delete(msg);
+        return;
+    }
+    /* Everything else is a reply to a client (c0 is the runner's init client). */
+    char why[160];
+    if (cl->opt.maelstrom_rules && !mrules_check_reply(body, why, sizeof why))
+        cluster_rule_broken(cl, node_index, why, line);
+    if (strcmp(dest->valuestring, "c0") == 0) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(body, "type");
         if (cJSON_IsString(type) && strcmp(type->valuestring, "init_ok") == 0 &&
             !cl->init_ok_by_node[node_index]) {
@@ -306,7 +336,7 @@ static int cluster_start_nodes(cluster *cl)
         cJSON_AddStringToObject(body, "node_id", cl->node_names[i]);
         cJSON_AddItemToObject(body, "node_ids", cJSON_Duplicate(node_ids, true));
         char *line = cJSON_PrintUnformatted(init);
-        procs_queue_line(&cl->nodes[i], line, strlen(line));
+        cluster_deliver(cl, i, line, strlen(line));
         cJSON_free(line);
         cJSON_Delete(init);
     }
@@ -442,11 +472,20 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
         return -1;
     }
     cl->node_count = (int)cl->opt.node_count;
+    ids_set_first_node_number(cl->opt.maelstrom_rules ? 0 : 1);
     workload_config cfg;
     if (options_workload_config(&cl->opt, &cfg, err, sizeof err) < 0) {
         fprintf(stderr, "cluster: %s\n", err);
         return CLUSTER_EXIT_USAGE;
     }
+    if (cl->opt.maelstrom_rules)
+        for (int k = 0; k < OP_KIND_COUNT; k++)
+            if (cfg.op_weight[k] > 0 && k != OP_READ && k != OP_WRITE && k != OP_CAS) {
+                fprintf(stderr, "cluster: --maelstrom-rules allows only lin-kv's ops (read, "
+                                "write, cas) in --mix, not %s\n",
+                        op_kind_name((op_kind)k));
+                return CLUSTER_EXIT_USAGE;
+            }
     if (cl->opt.scenario_path) {
         if (scenario_parse_file(cl->opt.scenario_path, cl->node_count, &cl->sc, err, sizeof err) <
             0) {

@@ -5,10 +5,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* n1..nN by default, like the seeds; n0..n(N-1) under --maelstrom-rules. */
+static int ids_first_node_number = 1;
+
+void ids_set_first_node_number(int first)
+{
+    ids_first_node_number = first;
+}
+
 /* Parses the decimal suffix after a one-letter prefix; -1 unless it is all digits and
- * has no leading zero, so "n01" is not silently taken to mean n1. */
+ * has no leading zero, so "n01" is not silently taken to mean n1 ("n0" is itself). */
 static long ids_suffix(const char *name, char prefix)
 {
+    if (name[0] == prefix && name[1] == '0' && name[2] == '\0') return 0;
     if (name[0] != prefix || name[1] < '1' || name[1] > '9') return -1;
     char *end;
     long number = strtol(name + 1, &end, 10);
@@ -18,18 +27,19 @@ static long ids_suffix(const char *name, char prefix)
 
 int ids_node_index(const char *name, int node_count)
 {
-    long number = ids_suffix(name, 'n');
-    return (number >= 1 && number <= node_count) ? (int)number - 1 : -1;
+    long number = ids_suffix(name, 'n') - ids_first_node_number;
+    return (number >= 0 && number < node_count) ? (int)number : -1;
 }
 
 void ids_node_name(int node_index, char out[IDS_NAME_MAX])
 {
-    snprintf(out, IDS_NAME_MAX, "n%d", node_index + 1);
+    snprintf(out, IDS_NAME_MAX, "n%d", node_index + ids_first_node_number);
 }
 
 int ids_client_process(const char *name)
 {
     long number = ids_suffix(name, 'c');
+    if (number == 0) return -1; /* c0 is the runner's own init client */
     return number >= 1 ? (int)number : -1;
 }
 

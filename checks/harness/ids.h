@@ -8,6 +8,8 @@
 
 enum { IDS_NAME_MAX = 24 };
 
+/* n1..nN (1, the default) or n0..n(N-1) (0, --maelstrom-rules). Set before parsing. */
+void ids_set_first_node_number(int first);
 /* "n3" with 3 nodes -> index 2; anything else -> -1. */
 int ids_node_index(const char *name, int node_count);
 void ids_node_name(int node_index, char out[IDS_NAME_MAX]);

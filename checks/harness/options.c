@@ -56,6 +56,9 @@ static const options_spec options_table[] = {
     OPT("--summary-json", OPT_STRING, summary_json_path, "FILE", "write the summary as JSON"),
     OPT("--log-dir", OPT_STRING, log_dir, "DIR", "node stderr logs (default a new temp dir)"),
     OPT("--quiet", OPT_FLAG, quiet, NULL, "do not trace faults on stderr"),
+    OPT("--maelstrom-rules", OPT_FLAG, maelstrom_rules, NULL,
+        "enforce what Maelstrom enforces: ids n0.., an \"id\" on every message, lin-kv's "
+        "closed reply schemas, JSON-only stdout, lin-kv ops only"),
     OPT("--help", OPT_FLAG, help, NULL, "this text"),
 };
 #undef OPT

@@ -33,6 +33,7 @@ typedef struct {
     const char *summary_json_path;
     const char *log_dir;
     bool quiet;
+    bool maelstrom_rules;
     bool help;
     char **node_args; /* everything after "--" */
     int node_arg_count;
