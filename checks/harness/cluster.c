@@ -527,7 +527,8 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
     cl->leader_index = -1;
     cl->leader_term = -1;
     cl->role_leader = -1;
-    route_init(&cl->net, cl->node_count, cl->opt.latency_ms * 1000, cl->opt.jitter_ms * 1000,
+    route_init(&cl->net, cl->node_count, (int64_t)(cl->opt.latency_ms * 1000),
+               (int64_t)(cl->opt.jitter_ms * 1000),
                (uint64_t)cl->opt.seed);
     summary_init(&cl->summary, cl->node_count);
     workload_init(&cl->work, &cfg, cl->node_count, (const char(*)[IDS_NAME_MAX])cl->node_names,
@@ -595,6 +596,10 @@ int main(int argc, char **argv)
     } else {
         cl.node_failed = true;
     }
+    /* Per-node CPU, read while the nodes still run: a benchmark wants the leader's. */
+    for (int i = 0; i < cl.node_count; i++)
+        cl.summary.node_cpu_s[i] = procs_cpu_s(&cl.nodes[i]);
+    cl.summary.leader_index = cl.leader_index;
     procs_shutdown(cl.nodes, cl.node_count, CLUSTER_SHUTDOWN_GRACE_US);
     history_close(&cl.history);
     rc = cluster_report(&cl);

@@ -26,8 +26,9 @@ typedef struct {
 static const options_spec options_table[] = {
     OPT("--bin", OPT_STRING, bin, "PATH", "the node executable (required)"),
     OPT("--nodes", OPT_LONG, node_count, "N", "cluster size, ids n1..nN (default 3)"),
-    OPT("--latency-ms", OPT_LONG, latency_ms, "MS", "one-way node->node delay (default 0)"),
-    OPT("--jitter-ms", OPT_LONG, jitter_ms, "MS", "plus a seeded uniform draw in [0, MS]"),
+    OPT("--latency-ms", OPT_DOUBLE, latency_ms, "MS",
+        "one-way node->node delay, fractions allowed (default 0)"),
+    OPT("--jitter-ms", OPT_DOUBLE, jitter_ms, "MS", "plus a seeded uniform draw in [0, MS]"),
     OPT("--seed", OPT_LONG, seed, "N", "seeds ops, jitter, nemesis, READPATH_SEED (default 1)"),
     OPT("--scenario", OPT_STRING, scenario_path, "FILE", "scripted faults and client requests"),
     OPT("--nemesis", OPT_STRING, nemesis_spec, "KINDS", "random faults: partition,isolate,pause"),

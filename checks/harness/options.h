@@ -13,7 +13,7 @@
 typedef struct {
     const char *bin;
     long node_count;
-    long latency_ms, jitter_ms;
+    double latency_ms, jitter_ms;
     long seed;
     const char *scenario_path;
     const char *nemesis_spec;

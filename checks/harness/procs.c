@@ -279,3 +279,26 @@ void procs_free(procs_node *node)
     node->to_node = node->from_node = NULL;
     node->stdin_fd = node->stdout_fd = -1;
 }
+
+/* utime + stime from /proc/PID/stat (fields 14 and 15, in clock ticks). Linux only;
+ * elsewhere, and for a node already reaped, 0. */
+double procs_cpu_s(const procs_node *node)
+{
+    if (node->pid <= 0) return 0;
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)node->pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    /* The command name (field 2) may hold spaces; fields after it follow its ')'. */
+    char *after_name = strrchr(text, ')');
+    if (!after_name) return 0;
+    unsigned long utime = 0, stime = 0;
+    if (sscanf(after_name + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+               &stime) != 2)
+        return 0;
+    long ticks = sysconf(_SC_CLK_TCK);
+    return ticks > 0 ? (double)(utime + stime) / (double)ticks : 0;
+}

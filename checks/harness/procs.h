@@ -52,5 +52,7 @@ void procs_shutdown(procs_node *nodes, int node_count, int64_t grace_us);
 /* How a node ended, for the summary; true when that was not a clean exit or our kill. */
 bool procs_describe_exit(const procs_node *node, char *out, size_t out_size);
 void procs_free(procs_node *node);
+/* CPU seconds the node has used so far (Linux /proc; 0 where unknown). */
+double procs_cpu_s(const procs_node *node);
 
 #endif

@@ -9,6 +9,8 @@ void summary_init(summary_stats *s, int node_count)
     memset(s, 0, sizeof *s);
     s->node_count = node_count;
     s->served_by_node = calloc((size_t)node_count, sizeof *s->served_by_node);
+    s->node_cpu_s = calloc((size_t)node_count, sizeof *s->node_cpu_s);
+    s->leader_index = -1;
     s->faults = cJSON_CreateArray();
 }
 
@@ -17,6 +19,7 @@ void summary_free(summary_stats *s)
     for (int k = 0; k < OP_KIND_COUNT; k++)
         free(s->by_kind[k].ok_latency_us);
     free(s->served_by_node);
+    free(s->node_cpu_s);
     cJSON_Delete(s->faults);
     memset(s, 0, sizeof *s);
 }
@@ -130,7 +133,11 @@ void summary_print(summary_stats *s, const summary_context *ctx, FILE *out)
             (unsigned long long)t.all.info);
     fprintf(out, "throughput: %.1f ok ops/s, %.1f completed ops/s\n", t.ok_per_s,
             t.completed_per_s);
-    fprintf(out, "cpu: runner %.2f s, nodes %.2f s\n", t.runner_cpu_s, t.nodes_cpu_s);
+    fprintf(out, "cpu: runner %.2f s, nodes %.2f s (", t.runner_cpu_s, t.nodes_cpu_s);
+    for (int i = 0; i < ctx->node_count; i++)
+        fprintf(out, "%s%s %.2f", i ? ", " : "", ctx->nodes[i].name, s->node_cpu_s[i]);
+    fprintf(out, "); leader at the end: %s\n",
+            s->leader_index >= 0 ? ctx->nodes[s->leader_index].name : "none seen");
     fprintf(out, "served by:");
     for (int i = 0; i < ctx->node_count; i++)
         fprintf(out, " %s %llu", ctx->nodes[i].name, (unsigned long long)s->served_by_node[i]);
@@ -212,6 +219,11 @@ int summary_write_json(summary_stats *s, const summary_context *ctx, const char 
     cJSON_AddNumberToObject(root, "completed_per_s", t.completed_per_s);
     cJSON_AddNumberToObject(root, "runner_cpu_s", t.runner_cpu_s);
     cJSON_AddNumberToObject(root, "nodes_cpu_s", t.nodes_cpu_s);
+    cJSON *node_cpu = cJSON_AddObjectToObject(root, "node_cpu_s");
+    for (int i = 0; i < ctx->node_count; i++)
+        cJSON_AddNumberToObject(node_cpu, ctx->nodes[i].name, s->node_cpu_s[i]);
+    if (s->leader_index >= 0) cJSON_AddStringToObject(root, "leader", ctx->nodes[s->leader_index].name);
+    else cJSON_AddNullToObject(root, "leader");
     cJSON *served = cJSON_AddObjectToObject(root, "served_by");
     for (int i = 0; i < ctx->node_count; i++)
         cJSON_AddNumberToObject(served, ctx->nodes[i].name, (double)s->served_by_node[i]);
