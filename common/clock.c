@@ -80,3 +80,17 @@ int64_t clock_random_between(int64_t lo, int64_t hi)
     if (hi <= lo) return lo;
     return lo + (int64_t)(clock_random() % (uint64_t)(hi - lo));
 }
+
+uint64_t clock_unique_id(void)
+{
+    uint64_t id = 0;
+    FILE *urandom = fopen("/dev/urandom", "rb");
+    if (!urandom || fread(&id, sizeof id, 1, urandom) != 1) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        id = ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec) * 0x9e3779b97f4a7c15ULL ^
+             (uint64_t)getpid();
+    }
+    if (urandom) fclose(urandom);
+    return id >> 11;
+}

@@ -94,6 +94,12 @@ int64_t node_heartbeat_us(void)
 {
     return node.flags.heartbeat_ms * 1000;
 }
+int64_t node_stage_wait_us(int heartbeats)
+{
+    int64_t wait_us = heartbeats * node_heartbeat_us();
+    int64_t cap_us = node_request_timeout_us() / 3;
+    return wait_us < cap_us ? wait_us : cap_us;
+}
 int64_t node_election_timeout_us(void)
 {
     return node.flags.election_timeout_ms * 1000;
@@ -388,7 +394,10 @@ static void node_on_forward_res(const cJSON *body)
         }
         cJSON *relayed = cJSON_Duplicate(reply, true);
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(relayed, "type");
-        if (req->reason && cJSON_IsString(type) && strcmp(type->valuestring, "error") != 0) {
+        /* A redirect reason belongs on a linearizable reply: the redirect was to read
+         * at the leader. */
+        if (req->reason && cJSON_IsString(type) && strcmp(type->valuestring, "error") != 0 &&
+            !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(relayed, "linearizable"))) {
             cJSON_DeleteItemFromObjectCaseSensitive(relayed, "reason");
             cJSON_AddStringToObject(relayed, "reason", req->reason);
         }

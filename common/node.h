@@ -116,6 +116,10 @@ bool node_maelstrom_mode(void); /* --maelstrom: replies carry exactly Maelstrom'
 int64_t node_request_timeout_us(void);
 int64_t node_heartbeat_us(void);
 int64_t node_election_timeout_us(void); /* the --election-timeout-ms flag */
+/* How long a read path may park a request before its fallback: `heartbeats` heartbeat
+ * intervals, but never more than a third of the request timeout, so the fallback (a
+ * redirect, a ReadIndex round) still fits before the client hears error 11. */
+int64_t node_stage_wait_us(int heartbeats);
 /* Negative controls: an environment variable set to 1 turns on a deliberately unsafe
  * behaviour, so a test can show a checker catching it. Logged loudly when on. */
 bool node_unsafe_test_switch(const char *name);

@@ -9,7 +9,8 @@
 #include <string.h>
 
 /* A node too stale for a request waits this many heartbeats for a fresher pair before
- * redirecting to the leader: a pair needs about 2.5 heartbeats to come back. */
+ * redirecting to the leader: a pair needs about 2.5 heartbeats to come back. (Capped by
+ * node_stage_wait_us so the redirect fits in the request timeout.) */
 #define FR_WAIT_HEARTBEATS 3
 /* Pairs received for indexes not applied yet; more than this and the oldest go. */
 #define FR_MAX_PENDING 32
@@ -32,6 +33,7 @@ struct fr_peer {
     struct fr_unproven unproven[FR_MAX_UNPROVEN];
     struct fr_pair proven;
     double proven_incarnation;
+    uint64_t proven_arrival_round;
     bool has_proven;
 };
 
@@ -75,7 +77,10 @@ static void fr_learn(struct fr_pair pair, int64_t now_us)
 
 static void fr_started(void)
 {
-    fr.incarnation = (double)(clock_random() >> 11);
+    /* Not from clock_random: that is seeded by READPATH_SEED, and a restarted node with
+     * the same seed must not pass for its earlier life, whose stamps meant another
+     * clock origin. */
+    fr.incarnation = (double)clock_unique_id();
     fr.n = raft_cluster_size(node_raft());
     fr.peers = calloc((size_t)fr.n, sizeof *fr.peers);
     if (!fr.peers) abort();
@@ -96,7 +101,7 @@ static void fr_append_seen(int leader, const cJSON *append, int64_t now_us)
     fr.last_leader_contact_us = now_us;
     const cJSON *pair = cJSON_GetObjectItemCaseSensitive(append, "fr_pair");
     if (!pair) return;
-    char why[128];
+    char why[128] = "field \"incarnation\" must be a number";
     int64_t stamp_us, index;
     const cJSON *incarnation = cJSON_GetObjectItemCaseSensitive(pair, "incarnation");
     if (proto_get_nonneg_int(pair, "stamp_us", &stamp_us, why, sizeof why) != PROTO_OK ||
@@ -169,10 +174,15 @@ static void fr_round_confirmed(uint64_t round, int64_t sent_us, int64_t commit_i
             struct fr_unproven *u = &p->unproven[i];
             /* Only a round that began after the stamp arrived proves it. */
             if (!u->used || u->arrival_round >= round) continue;
-            if (!p->has_proven || u->pair.stamp_us > p->proven.stamp_us ||
-                u->incarnation != p->proven_incarnation) {
+            /* Within one incarnation the latest stamp is worth most; across a restart
+             * the stamp that arrived last is from the live process. */
+            bool newer = u->incarnation == p->proven_incarnation
+                             ? u->pair.stamp_us > p->proven.stamp_us
+                             : u->arrival_round > p->proven_arrival_round;
+            if (!p->has_proven || newer) {
                 p->proven = u->pair;
                 p->proven_incarnation = u->incarnation;
+                p->proven_arrival_round = u->arrival_round;
                 p->has_proven = true;
             }
             u->used = false;
@@ -232,13 +242,17 @@ static void fr_serve_linearizable(struct node_request *req)
 /* The leader reads with ReadIndex; anyone else sends it to the leader. */
 static void fr_read_at_leader(struct node_request *req, const char *reason)
 {
-    req->reason = reason;
+    /* The first reason sticks: a redirected read that comes back here (the leader moved,
+     * or this node became leader) was still redirected for that reason. */
+    if (!req->reason) req->reason = reason;
+    /* From here on it is a linearizable read, wherever it ends up: if this leader loses
+     * its leadership mid-ReadIndex the read is forwarded, and the next node must not
+     * serve it from its own bound. */
+    cJSON_ReplaceItemInObjectCaseSensitive(req->body, "max_staleness_ms", cJSON_CreateNumber(0));
     if (node_is_leader()) {
         readindex_submit(req, fr_serve_linearizable, clock_now_us());
         return;
     }
-    /* The leader sees a bound of 0 and reads linearizably; our reason is relayed. */
-    cJSON_ReplaceItemInObjectCaseSensitive(req->body, "max_staleness_ms", cJSON_CreateNumber(0));
     node_forward(req);
 }
 
@@ -295,7 +309,6 @@ void follower_read_handle(struct node_request *req)
     }
     req->stage_value = max_staleness_ms;
     if (fr_try_local(req)) return;
-    node_wait_stage(req, fr_retry,
-                    clock_now_us() + FR_WAIT_HEARTBEATS * node_heartbeat_us(),
+    node_wait_stage(req, fr_retry, clock_now_us() + node_stage_wait_us(FR_WAIT_HEARTBEATS),
                     fr_give_up_waiting);
 }

@@ -15,7 +15,8 @@
 /* After ReadIndex the leader waits this long for a token it has not applied. A token
  * this cluster acknowledged never waits here (see ryw_serve_at_leader), so the bound
  * only decides how soon a token from nowhere (999 on a new cluster) hears error 11.
- * Both waits together, plus the ReadIndex round, stay inside the request timeout. */
+ * Each wait is capped at a third of the request timeout (node_stage_wait_us), so both
+ * together, plus the ReadIndex round, stay inside it. */
 #define RYW_LEADER_WAIT_HEARTBEATS 3
 
 static struct {
@@ -127,7 +128,7 @@ static void ryw_serve_at_leader(struct node_request *req)
         return;
     }
     node_wait_stage(req, ryw_retry_at_leader,
-                    clock_now_us() + RYW_LEADER_WAIT_HEARTBEATS * node_heartbeat_us(),
+                    clock_now_us() + node_stage_wait_us(RYW_LEADER_WAIT_HEARTBEATS),
                     ryw_token_not_committed);
 }
 
@@ -136,13 +137,14 @@ static void ryw_read_at_leader(struct node_request *req, const char *reason)
     /* The first reason sticks: a redirected read that comes back here (the leader
      * moved, or this node became leader) was still redirected for that reason. */
     if (!req->reason) req->reason = reason;
+    /* Whoever ends up with it must read at the leader, not from its own state: a node
+     * that turns out not to lead answers not_leader, and the read goes to the real one;
+     * and if this leader loses its leadership mid-ReadIndex, the read is forwarded. */
+    cJSON_ReplaceItemInObjectCaseSensitive(req->body, "prefer_follower", cJSON_CreateFalse());
     if (node_is_leader()) {
         readindex_submit(req, ryw_serve_at_leader, clock_now_us());
         return;
     }
-    /* Whoever receives it must read at the leader, not from its own state: a node that
-     * turns out not to lead answers not_leader, and the read goes to the real one. */
-    cJSON_ReplaceItemInObjectCaseSensitive(req->body, "prefer_follower", cJSON_CreateFalse());
     node_forward(req);
 }
 
@@ -197,6 +199,6 @@ void ryw_read_handle(struct node_request *req)
     }
     if (ryw_try_local(req)) return;
     node_wait_stage(req, ryw_retry_local,
-                    clock_now_us() + RYW_FOLLOWER_WAIT_HEARTBEATS * node_heartbeat_us(),
+                    clock_now_us() + node_stage_wait_us(RYW_FOLLOWER_WAIT_HEARTBEATS),
                     ryw_give_up_waiting);
 }
