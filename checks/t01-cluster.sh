@@ -72,6 +72,19 @@ test_expect_success 'negative control: the naive bound without CheckQuorum is fl
     [ "$status" -eq 1 ]
 '
 
+test_expect_success 'a redirected read whose leader steps down mid-ReadIndex stays linearizable' '
+    for seed in 1 2 3; do
+        "$build/cluster" --bin "$NODE_BIN" --nodes 3 --seed $seed \
+            --scenario "$scenarios/t01-lost-leadership.txt" --history history.jsonl --quiet \
+            -- $timing >summary.txt 2>trace.txt
+        ok_ops follower_read | tee -a reads.jsonl
+    done
+    # Found by review: the read used to be forwarded with its original bound and served
+    # from a follower, linearizable:false, with a redirect reason on it.
+    [ "$(wc -l <reads.jsonl)" -ge 1 ]
+    jq -s -e "all(.[]; .linearizable == true and .reason == \"follower_too_stale_redirected_to_leader\")" reads.jsonl
+'
+
 test_expect_success 'randomized: partitions, 1-5 ms links, reads on every node pass both checkers' '
     "$build/cluster" --bin "$NODE_BIN" --nodes 5 --seed 11 --concurrency 8 --time-limit 6 \
         --mix read=20,write=30,cas=10,follower_read=40 --max-staleness-ms 150 \
