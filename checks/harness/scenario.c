@@ -315,7 +315,9 @@ int scenario_parse_file(const char *path, int node_count, scenario *out, char *e
         scenario_free(out);
         return -1;
     }
-    qsort(out->events, out->event_count, sizeof *out->events, scenario_compare);
+    /* qsort's first argument must not be NULL, even for zero elements (C11 7.22.5). */
+    if (out->event_count > 0)
+        qsort(out->events, out->event_count, sizeof *out->events, scenario_compare);
     return 0;
 }
 
