@@ -180,6 +180,19 @@ test_expect_success 'messages before init: no crash, init_ok is still the first 
     if ! { json_reply 5 out >/dev/null && json_reply 6 out >/dev/null; }; then logged; fi
 '
 
+test_expect_success 'input that ends before any init: exit 0, nothing written, the held messages said dropped' '
+    {
+        client_line n1 "{\"type\":\"read\",\"msg_id\":1,\"key\":\"x\"}"
+        client_line n1 "{\"type\":\"frobnicate\",\"msg_id\":2}"
+        client_line n1 "{\"type\":\"write\",\"msg_id\":-3,\"key\":\"x\",\"value\":1}"
+        echo "{\"src\":\"n2\",\"dest\":\"n1\",\"body\":{\"type\":\"raft_vote\"}}"
+    } >in
+    node_pipe <in
+    cat err
+    test ! -s out
+    test "$(grep -c "stdin closed before init -> message from .* dropped" err)" -eq 4
+'
+
 test_expect_success 'an init whose node_ids is not an array: no crash, a later init works' '
     {
         echo "{\"src\":\"c0\",\"dest\":\"n1\",\"body\":{\"type\":\"init\",\"msg_id\":7,\"node_id\":\"n1\",\"node_ids\":\"n1\"}}"

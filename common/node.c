@@ -907,6 +907,19 @@ static bool node_on_turn(void *ctx, int64_t now_us)
 static void node_on_eof(void *ctx)
 {
     (void)ctx;
+    if (!node.initialized) {
+        /* Held messages wait for init, which will never come: without a node id there
+         * is nobody to answer as, so they are dropped (and said so). */
+        while (node.client_len > 0) {
+            cJSON *envelope = node.client_queue[node.client_head];
+            node.client_head = (node.client_head + 1) % node.client_cap;
+            node.client_len--;
+            trace_warn("stdin closed before init -> message from %s dropped",
+                       cJSON_GetObjectItemCaseSensitive(envelope, "src")->valuestring);
+            cJSON_Delete(envelope);
+        }
+        return;
+    }
     /* Every request already read is handled, then whatever still waits is answered at
      * once: nobody is left to wait for. */
     node_run_client_queue(SIZE_MAX);
