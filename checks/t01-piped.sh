@@ -68,4 +68,18 @@ test_expect_success 'follower_read without key is error 12 naming key' '
     json_reply 2 out | jq -e ".body.code == 12 and (.body.text | test(\"key\"))"
 '
 
+test_expect_success 'the incarnation a follower stamps survives JSON printing exactly (below 10^15), 20 starts' '
+    # cJSON prints a number with 15 significant digits whenever that reads back "close
+    # enough", so an integer of 16 digits or more can come back changed; the leader would
+    # then return pairs the follower no longer recognizes as its own.
+    append="{\"type\":\"raft_append\",\"term\":1,\"prev_log_index\":0,\"prev_log_term\":0,\"leader_commit\":0,\"round\":1,\"entries\":[]}"
+    for i in $(seq 1 20); do
+        { init_line n1 n1,n2; client_line n1 "$append" n2; } | node_pipe
+        json_lines out
+        jq -se "[.[] | select(.body.type == \"raft_append_res\")] | length == 1" out >/dev/null
+        jq -se "[.[] | select(.body.type == \"raft_append_res\") | .body.fr_incarnation]
+            | .[0] | (type == \"number\" and . >= 0 and . < 1e15 and . == floor)" out
+    done
+'
+
 test_done

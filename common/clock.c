@@ -92,5 +92,8 @@ uint64_t clock_unique_id(void)
              (uint64_t)getpid();
     }
     if (urandom) fclose(urandom);
-    return id >> 11;
+    /* Below 2^49 < 10^15: ids travel as JSON numbers, and cJSON prints a number with 15
+     * significant digits whenever that reads back "close enough", so a 16-digit
+     * integer can arrive changed (it did: follower-read pairs went unrecognized). */
+    return id >> 15;
 }

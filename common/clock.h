@@ -23,7 +23,7 @@ int clock_real_ms(int64_t node_us);
 uint64_t clock_random(void);
 /* A random number that READPATH_SEED does not decide (from /dev/urandom, else the time
  * and pid): for ids that must differ between two runs of the same seeded process,
- * like an incarnation. Below 2^53, so it survives a JSON number. */
+ * like an incarnation. Below 2^49 < 10^15, so it survives cJSON's printing exactly. */
 uint64_t clock_unique_id(void);
 /* Uniform in [lo, hi). */
 int64_t clock_random_between(int64_t lo, int64_t hi);

@@ -38,7 +38,7 @@ struct fr_peer {
 };
 
 static struct {
-    /* This process's incarnation: below 2^53 so it survives a JSON number. */
+    /* This process's incarnation: below 10^15, so cJSON prints it exactly. */
     double incarnation;
     int64_t fresh_as_of_us;
     struct fr_pair pending[FR_MAX_PENDING];
