@@ -14,7 +14,14 @@ static uint64_t clock_prng_state = 0x9e3779b97f4a7c15ULL;
 static int64_t clock_raw_us(void)
 {
     struct timespec ts;
+    /* CLOCK_BOOTTIME keeps counting while the machine is suspended; CLOCK_MONOTONIC
+     * stops, so a leader suspended longer than its lease would wake up believing in it
+     * while its followers' clocks ran on (stage 03). */
+#ifdef CLOCK_BOOTTIME
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+#else
     clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
