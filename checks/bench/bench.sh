@@ -295,6 +295,8 @@ for strategy in $order; do
     awk -F, -v s="$strategy" -v r="$rate" 'NR > 1 && $2 == s && $1 == 3 && $31 == r { print $3, $7, $8, $9 }' \
         "$out/strategies.csv" | sort -g >"$work/link-$(echo "$strategy" | tr / -).dat"
 done
+awk -F, -v r="$load_rate" 'NR > 1 && $2 == "read" && $3 == 10 && $31 == r { print $1, $19, $20, $21, $28, $29, $30 }' \
+    "$out/strategies.csv" | sort -n >"$work/n10-read.dat"
 plots() { # plots COLUMNS KIND FILE_PREFIX: one gnuplot plot clause per strategy with data
     local sep="" i=0
     for strategy in $order; do
@@ -322,11 +324,17 @@ set xlabel "nodes (N)"
 set ylabel "leader CPU ms per 1,000 reads, beyond idle (median, bars: min-max)"
 set xtics (3, 5, 7)
 set xrange [2.5:7.5]
+set yrange [0:*]
 plot $(plots '1:($2*1000):($3*1000):($4*1000)' yerrorlines n)
 set output "$out/msgs-per-read-vs-n.png"
 set title "Inter-node messages per read beyond forwarding to the leader (reads only, vs an idle cluster)"
 set ylabel "messages per read (median, bars: min-max)"
-plot $(plots '1:5:6:7' yerrorlines n)
+set yrange [-0.1:0.7<*]
+set arrow 1 from graph 0, first 0.5 to graph 1, first 0.5 nohead dt 2 lc rgb "#555555"
+set label 1 "target for ReadIndex under load: 0.5" at graph 0.98, first 0.53 right tc rgb "#555555"
+plot $(plots '1:5:6:7' yerrorlines n)$([ -s "$work/n10-read.dat" ] && printf ', "%s" using 1:5:6:7 with yerrorlines ls 1 dt 2 title "read, 10 ms links"' "$work/n10-read.dat")
+unset arrow 1
+unset label 1
 set output "$out/latency-vs-link.png"
 set title "Read latency p50 vs one-way link latency (N = 3, $rate ops/s offered)"
 set xlabel "one-way link latency, ms (log scale)"
