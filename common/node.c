@@ -4,6 +4,7 @@
 #include "loop.h"
 #include "proto.h"
 #include "readindex.h"
+#include "storage.h"
 #include "trace.h"
 
 #include <errno.h>
@@ -21,6 +22,10 @@
 /* Client lines handled per loop turn: peer messages and timers go first, so a flood of
  * client requests cannot delay heartbeats by more than this many requests. */
 #define NODE_CLIENT_LINES_PER_TURN 256
+/* Client requests in flight (queued, waiting or being served, forwarded ones from peers
+ * included) beyond which a new one is refused at once with error 11. Memory stays
+ * bounded under a flood; Maelstrom's lin-kv runs keep a few dozen in flight, far below. */
+#define NODE_DEFAULT_MAX_INFLIGHT 10000
 /* While requests wait for a leader, how often to look for one. */
 #define NODE_LEADER_RETRY_US 10000
 /* Messages that arrive before init are held, up to this many. */
@@ -33,9 +38,14 @@ struct node_list {
 static struct {
     const struct node_stage *stage;
     struct {
-        int64_t heartbeat_ms, election_timeout_ms, request_timeout_ms;
+        int64_t heartbeat_ms, election_timeout_ms, request_timeout_ms, max_inflight;
         bool maelstrom;
+        const char *data_dir; /* NULL: in memory only, as Maelstrom expects */
     } flags;
+    /* --data-dir: the open log, and what it held at start until init hands it to raft. */
+    struct storage *storage;
+    struct storage_state recovered;
+    int64_t live_requests; /* allocated node_requests */
     bool initialized;
     char *self_id;
     char **ids;
@@ -217,6 +227,7 @@ static struct node_request *node_request_new(cJSON *body, const char *client, in
         perror("node: out of memory");
         abort();
     }
+    node.live_requests++;
     req->body = body;
     req->type = cJSON_GetObjectItemCaseSensitive(body, "type")->valuestring;
     req->client = node_strdup(client);
@@ -234,6 +245,7 @@ static void node_request_free(struct node_request *req)
 {
     node_unwait(req);
     NODE_LIST_UNLINK(&node.all, req, all_prev, all_next);
+    node.live_requests--;
     cJSON_Delete(req->body);
     free(req->client);
     free(req);
@@ -537,6 +549,30 @@ static void node_raft_send(void *ctx, int peer, cJSON *body)
     proto_send(node.self_id, node.ids[peer], -1, body);
 }
 
+static void node_persist_term_vote(void *ctx, int64_t term, int voted_for)
+{
+    (void)ctx;
+    storage_term_vote(node.storage, term, voted_for);
+}
+
+static void node_persist_append(void *ctx, int64_t index, const struct raft_entry *entry)
+{
+    (void)ctx;
+    storage_append(node.storage, index, entry);
+}
+
+static void node_persist_truncate(void *ctx, int64_t after_index)
+{
+    (void)ctx;
+    storage_truncate(node.storage, after_index);
+}
+
+/* proto's flush barrier: one fsync per batch of output, whatever the turn recorded. */
+static void node_sync_storage(void)
+{
+    storage_sync(node.storage);
+}
+
 static void node_raft_apply(void *ctx, int64_t index, const struct raft_entry *entry)
 {
     (void)ctx;
@@ -757,11 +793,30 @@ static void node_handle_init(const cJSON *envelope)
         .append_res_extend = node_raft_append_res_extend,
         .append_res_seen = node_raft_append_res_seen,
     };
+    if (node.storage) {
+        callbacks.persist_term_vote = node_persist_term_vote;
+        callbacks.persist_append = node_persist_append;
+        callbacks.persist_truncate = node_persist_truncate;
+    }
     const char *pin = getenv("READPATH_PIN_ELECTION_TIMEOUT");
     node_pin_election_timeout = pin && strcmp(pin, "1") == 0;
     node.kv = kv_new();
     node.initialized = true;
     node.raft = raft_new(self, n, &config, &callbacks, node_draw, clock_now_us());
+    if (node.storage) {
+        /* The KV is rebuilt as these entries commit again: the commit index is not
+         * persisted, a leader's append tells it (or, alone, the node's own no-op). */
+        /* Always said (not only with -v): a restart is rare and worth a line in any log. */
+        if (node.recovered.term > 0 || node.recovered.count > 0)
+            trace_warn("restored term %lld, vote %d, %lld entries from %s -> no votes for %lld ms",
+                       (long long)node.recovered.term, node.recovered.voted_for,
+                       (long long)node.recovered.count, node.flags.data_dir,
+                       (long long)node.flags.election_timeout_ms);
+        raft_restore(node.raft, node.recovered.term, node.recovered.voted_for,
+                     node.recovered.entries, node.recovered.count, clock_now_us());
+        free(node.recovered.entries);
+        node.recovered = (struct storage_state){.voted_for = -1};
+    }
     trace_event("init as %s of %d -> follower, waiting for a leader", node.self_id, n);
     NODE_EACH_PLUGIN(started, ());
     /* A single-member cluster elects itself right away. */
@@ -787,6 +842,13 @@ static void node_handle_peer(int peer, const cJSON *body)
         struct node_request *req =
             node_request_new(cJSON_Duplicate(request, true), node.ids[peer], peer, now_us);
         req->forward_id = forward_id;
+        if (node.live_requests > node.flags.max_inflight) {
+            node_reply_error(req, PROTO_TEMPORARILY_UNAVAILABLE,
+                             "overloaded: %lld requests already in flight at %s "
+                             "(--max-inflight); nothing was done, retry later",
+                             (long long)node.flags.max_inflight, node.self_id);
+            return;
+        }
         node_dispatch(req);
     } else if (strcmp(type, "forward_res") == 0) {
         node_on_forward_res(body);
@@ -821,6 +883,28 @@ static void node_handle_client(cJSON *envelope)
         return;
     }
     node_dispatch(node_request_new(cJSON_DetachItemFromObjectCaseSensitive(envelope, "body"), src, -1, clock_now_us()));
+}
+
+/* Overload (--max-inflight): what is queued plus what is being served. */
+static bool node_overloaded(void)
+{
+    return (int64_t)node.client_len + node.live_requests >= node.flags.max_inflight;
+}
+
+static void node_refuse_overload(const char *src, int64_t msg_id)
+{
+    static int64_t refused;
+    if (refused++ % 1000 == 0)
+        trace_warn("%lld requests in flight (limit %lld) -> error 11 (%lld refused so far)",
+                   (long long)node.client_len + (long long)node.live_requests,
+                   (long long)node.flags.max_inflight, (long long)refused);
+    if (msg_id < 0) return;
+    char text[160];
+    snprintf(text, sizeof text,
+             "overloaded: %lld requests already in flight at %s (--max-inflight); nothing was "
+             "done, retry later",
+             (long long)node.flags.max_inflight, node.self_id);
+    proto_send_error(node.self_id, src, msg_id, PROTO_TEMPORARILY_UNAVAILABLE, text);
 }
 
 static void node_queue_client(cJSON *envelope)
@@ -876,6 +960,11 @@ static void node_on_line(void *ctx, const char *line, size_t len)
     if (peer >= 0 && peer != node.self) {
         if (node_has_type(body)) node_handle_peer(peer, body);
         else trace_warn("peer message from %s without type; ignored", src);
+        cJSON_Delete(envelope);
+        return;
+    }
+    if (node_overloaded()) {
+        node_refuse_overload(src, cJSON_IsObject(body) ? proto_msg_id(body) : -1);
         cJSON_Delete(envelope);
         return;
     }
@@ -942,12 +1031,16 @@ static void node_usage(FILE *out, const char *argv0)
             "  --election-timeout-ms N   minimum election timeout; drawn from [N, 1.5N) (default %d)\n"
             "  --request-timeout-ms N    longest a client request waits (default %d)\n"
             "  --maelstrom               lin-kv replies carry exactly Maelstrom's fields\n"
+            "  --data-dir DIR            persist term, vote and log in DIR/raft.log (fsync before\n"
+            "                            replying); recover them on restart (default: in memory)\n"
+            "  --max-inflight N          requests in flight beyond N get error 11 (default %d)\n"
             "  -v                        trace elections, redirects, ... on stderr\n"
             "  --help                    this text\n\n"
             "environment: READPATH_CLOCK_RATE (this node's clock rate, default 1.0),\n"
             "             READPATH_SEED (seed for election jitter)\n",
             argv0, node.stage->name, node.stage->summary, NODE_DEFAULT_HEARTBEAT_MS,
-            NODE_DEFAULT_ELECTION_TIMEOUT_MS, NODE_DEFAULT_REQUEST_TIMEOUT_MS);
+            NODE_DEFAULT_ELECTION_TIMEOUT_MS, NODE_DEFAULT_REQUEST_TIMEOUT_MS,
+            NODE_DEFAULT_MAX_INFLIGHT);
     if (node.stage->flag_count > 0) fprintf(out, "\nstage %s adds:\n", node.stage->name);
     for (int i = 0; i < node.stage->flag_count; i++)
         fprintf(out, "  %-25s %s (default %lld)\n", node.stage->flags[i].name,
@@ -986,6 +1079,7 @@ static int node_parse_flags(int argc, char **argv)
     node.flags.heartbeat_ms = NODE_DEFAULT_HEARTBEAT_MS;
     node.flags.election_timeout_ms = NODE_DEFAULT_ELECTION_TIMEOUT_MS;
     node.flags.request_timeout_ms = NODE_DEFAULT_REQUEST_TIMEOUT_MS;
+    node.flags.max_inflight = NODE_DEFAULT_MAX_INFLIGHT;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1001,6 +1095,16 @@ static int node_parse_flags(int argc, char **argv)
             i++;
         } else if (strcmp(arg, "--election-timeout-ms") == 0) {
             if (node_parse_ms(arg, next, &node.flags.election_timeout_ms)) return -1;
+            i++;
+        } else if (strcmp(arg, "--data-dir") == 0) {
+            if (!next || !*next) {
+                fprintf(stderr, "--data-dir wants a directory\n");
+                return -1;
+            }
+            node.flags.data_dir = next;
+            i++;
+        } else if (strcmp(arg, "--max-inflight") == 0) {
+            if (node_parse_number(arg, next, 1, &node.flags.max_inflight)) return -1;
             i++;
         } else if (strcmp(arg, "--request-timeout-ms") == 0) {
             if (node_parse_ms(arg, next, &node.flags.request_timeout_ms)) return -1;
@@ -1032,6 +1136,9 @@ static void node_free_all(void)
     free(node.ids);
     free(node.self_id);
     free(node.client_queue);
+    storage_close(node.storage);
+    for (int64_t i = 0; i < node.recovered.count; i++) cJSON_Delete(node.recovered.entries[i].command);
+    free(node.recovered.entries);
 }
 
 int node_main(int argc, char **argv, const struct node_stage *stage)
@@ -1039,6 +1146,12 @@ int node_main(int argc, char **argv, const struct node_stage *stage)
     node.stage = stage;
     if (node_parse_flags(argc, argv)) return 2;
     if (clock_init()) return 2;
+    if (node.flags.data_dir) {
+        /* Before init, so a corrupt log stops the node before it says anything. */
+        node.storage = storage_open(node.flags.data_dir, &node.recovered);
+        if (!node.storage) return 1;
+        proto_set_flush_barrier(node_sync_storage);
+    }
     /* A reader that went away must not kill us with SIGPIPE mid-reply. */
     signal(SIGPIPE, SIG_IGN);
     struct loop_handlers handlers = {

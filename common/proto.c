@@ -216,8 +216,16 @@ void proto_send_error(const char *src, const char *dest, int64_t in_reply_to, in
     proto_send(src, dest, in_reply_to, body);
 }
 
+static void (*proto_flush_barrier)(void);
+
+void proto_set_flush_barrier(void (*barrier)(void))
+{
+    proto_flush_barrier = barrier;
+}
+
 void proto_flush(void)
 {
+    if (proto_out_len > 0 && proto_flush_barrier) proto_flush_barrier();
     size_t done = 0;
     while (done < proto_out_len) {
         ssize_t n = write(STDOUT_FILENO, proto_out + done, proto_out_len - done);

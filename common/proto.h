@@ -59,6 +59,9 @@ void proto_send_error(const char *src, const char *dest, int64_t in_reply_to, in
                       const char *text);
 /* Writes whatever is buffered. Called before blocking, and when the buffer grows large. */
 void proto_flush(void);
+/* Runs before every write of buffered output: the node's durable storage syncs here,
+ * so no message leaves before the state it promises is on disk (NULL: none). */
+void proto_set_flush_barrier(void (*barrier)(void));
 bool proto_has_buffered(void);
 int64_t proto_messages_sent(void);
 

@@ -18,7 +18,7 @@ struct raft {
     struct raft_callbacks cb;
     raft_draw_fn draw;
 
-    /* Persistent state in a real deployment (§3.8); in memory here. */
+    /* Persistent state (§3.8): every change is reported through the persist_* callbacks. */
     int64_t term;
     int voted_for; /* -1: none this term */
     struct raft_entry *log; /* log[0] is a sentinel of term 0; entries are 1..last_index */
@@ -99,6 +99,37 @@ void raft_free(struct raft *r)
     free(r);
 }
 
+static void raft_persist_term_vote(struct raft *r)
+{
+    if (r->cb.persist_term_vote) r->cb.persist_term_vote(r->cb.ctx, r->term, r->voted_for);
+}
+
+void raft_restore(struct raft *r, int64_t term, int voted_for, struct raft_entry *entries,
+                  int64_t count, int64_t now_us)
+{
+    r->term = term;
+    r->voted_for = voted_for >= 0 && voted_for < r->n ? voted_for : -1;
+    for (int64_t i = 0; i < count; i++) {
+        if (r->last_index + 1 >= r->log_cap) {
+            while (r->last_index + 1 + (count - i) >= r->log_cap) r->log_cap *= 2;
+            struct raft_entry *grown = realloc(r->log, (size_t)r->log_cap * sizeof *r->log);
+            if (!grown) {
+                perror("raft: out of memory restoring the log");
+                abort();
+            }
+            r->log = grown;
+        }
+        r->log[++r->last_index] = entries[i];
+    }
+    if (term > 0 || count > 0) {
+        /* Stickiness (raft_sticky) does the refusing: as if a leader had just spoken. */
+        r->leader_contact_us = now_us;
+        trace_event("restored term %lld, vote %d, %lld entries -> no votes for %lld ms",
+                    (long long)term, r->voted_for, (long long)count,
+                    (long long)(r->config.election_timeout_us / 1000));
+    }
+}
+
 static int raft_majority(const struct raft *r)
 {
     return r->n / 2 + 1;
@@ -127,6 +158,7 @@ static void raft_append_local(struct raft *r, int64_t term, cJSON *command)
     }
     r->last_index++;
     r->log[r->last_index] = (struct raft_entry){.term = term, .command = command};
+    if (r->cb.persist_append) r->cb.persist_append(r->cb.ctx, r->last_index, &r->log[r->last_index]);
 }
 
 /* Drops entries after `index`. Only uncommitted entries are ever dropped (§3.5). */
@@ -135,6 +167,7 @@ static void raft_truncate_after(struct raft *r, int64_t index)
     assert(index >= r->commit_index);
     for (int64_t i = index + 1; i <= r->last_index; i++) cJSON_Delete(r->log[i].command);
     r->last_index = index;
+    if (r->cb.persist_truncate) r->cb.persist_truncate(r->cb.ctx, index);
 }
 
 static void raft_apply_committed(struct raft *r)
@@ -156,6 +189,7 @@ static void raft_become_follower(struct raft *r, int64_t term, int leader, int64
     if (term > r->term) {
         r->term = term;
         r->voted_for = -1;
+        raft_persist_term_vote(r);
     }
     r->role = RAFT_FOLLOWER;
     r->leader = leader;
@@ -224,6 +258,7 @@ static void raft_become_candidate(struct raft *r, int64_t now_us)
     r->term++;
     r->role = RAFT_CANDIDATE;
     r->voted_for = r->self;
+    raft_persist_term_vote(r);
     r->leader = -1;
     memset(r->votes, 0, (size_t)r->n * sizeof *r->votes);
     r->votes[r->self] = true;
@@ -429,6 +464,7 @@ static void raft_on_vote(struct raft *r, int from, const cJSON *body, int64_t no
             granted = term == r->term && log_ok && (r->voted_for < 0 || r->voted_for == from);
             if (granted) {
                 r->voted_for = from;
+                raft_persist_term_vote(r);
                 r->election_due_us = now_us + raft_random_election_timeout(r);
             }
         }

@@ -18,7 +18,11 @@
  *   §6.4 a no-op entry at the start of each term, and heartbeat *rounds*: every
  *          broadcast carries a round id that acks echo, so a read path can learn that a
  *          majority still followed this leader after a given moment.
- * In memory only: no persistence, no snapshots, no membership changes. */
+ * §3.8 persistence is the driver's business: the core reports every change to term,
+ * vote and log through the persist_* callbacks (node.c writes them to common/storage,
+ * the unit simulator keeps them in memory), and raft_restore loads them back. The
+ * driver makes them durable before any message leaves. No snapshots, no membership
+ * changes. */
 #ifndef READPATH_RAFT_H
 #define READPATH_RAFT_H
 
@@ -57,6 +61,12 @@ struct raft_callbacks {
      * sent at sent_us when the commit index was commit_index. For a round too old to
      * remember, sent_us is RAFT_UNKNOWN_TIME and commit_index -1. */
     void (*round_confirmed)(void *ctx, uint64_t round, int64_t sent_us, int64_t commit_index);
+    /* Persistence (§3.8), all optional (NULL: in memory only). Called as the change
+     * happens; the driver must make them durable before it sends anything this turn,
+     * since a vote or an ack promises what they record. */
+    void (*persist_term_vote)(void *ctx, int64_t term, int voted_for);
+    void (*persist_append)(void *ctx, int64_t index, const struct raft_entry *entry);
+    void (*persist_truncate)(void *ctx, int64_t after_index); /* drop entries > after */
     /* Optional piggyback hooks for read paths (may be NULL). */
     void (*append_extend)(void *ctx, int peer, cJSON *append);
     void (*append_seen)(void *ctx, int leader, const cJSON *append, int64_t now_us);
@@ -72,6 +82,14 @@ typedef int64_t (*raft_draw_fn)(int64_t lo, int64_t hi);
 struct raft *raft_new(int self, int cluster_size, const struct raft_config *config,
                       const struct raft_callbacks *callbacks, raft_draw_fn draw, int64_t now_us);
 void raft_free(struct raft *r);
+/* After raft_new, before any message: loads what a previous run persisted. The entries
+ * (terms and commands; ownership of the commands passes to the log) are not known to be
+ * committed: the commit index is relearned from a leader. A node that restores any
+ * state refuses votes and PreVotes for one minimum election timeout from now_us: it may
+ * have acknowledged a leader's round just before it crashed, and a lease (stage 03)
+ * counts on such a node not helping elect another leader within that time. */
+void raft_restore(struct raft *r, int64_t term, int voted_for, struct raft_entry *entries,
+                  int64_t count, int64_t now_us);
 
 /* True for the message types this core handles (raft_vote, raft_append, ...). */
 bool raft_handles(const char *type);

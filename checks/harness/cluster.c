@@ -57,6 +57,7 @@ typedef struct {
     int64_t start_raw_us, now_us, run_end_us;
     cluster_phase phase;
     char log_dir[PATH_MAX];
+    uint64_t *seed_by_node; /* READPATH_SEED, kept for restarts */
     bool node_failed;
 } cluster;
 
@@ -129,6 +130,8 @@ static void cluster_resolve_groups(const cluster *cl, const scenario_event *ev, 
     }
 }
 
+static int cluster_spawn_node(cluster *cl, int i, bool restart);
+
 static void cluster_apply_event(cluster *cl, const scenario_event *ev)
 {
     char text[512];
@@ -183,6 +186,23 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
             cl->init_pending--;
         }
         snprintf(text, sizeof text, "kill %s", node_name);
+        break;
+    case SCENARIO_RESTART:
+        fault = cluster_fault_json("restart", node_name);
+        if (!cl->nodes[node_index].killed_by_scenario) {
+            snprintf(text, sizeof text, "restart %s: it was not killed; nothing to do", node_name);
+            break;
+        }
+        procs_reap(&cl->nodes[node_index]);
+        procs_free(&cl->nodes[node_index]);
+        if (cluster_spawn_node(cl, node_index, true) < 0) {
+            cl->node_failed = true;
+            snprintf(text, sizeof text, "restart %s failed", node_name);
+            break;
+        }
+        route_mark_alive(&cl->net, node_index);
+        snprintf(text, sizeof text, "restart %s%s", node_name,
+                 cl->opt.data_dir ? " (same data dir)" : " WITHOUT --data-dir: it comes back empty");
         break;
     case SCENARIO_CLIENT: {
         /* A role is resolved when the op is queued, i.e. at its scripted time. */
@@ -270,7 +290,9 @@ static void cluster_on_node_line(void *ctx, int node_index, char *line, size_t l
         const cJSON *term = cJSON_GetObjectItemCaseSensitive(body, "term");
         if (cJSON_IsString(type) && strcmp(type->valuestring, "raft_append") == 0 &&
             cJSON_IsNumber(term) && term->valuedouble >= cl->leader_term) {
+            if (term->valuedouble > cl->leader_term) cl->summary.leaderships_seen++;
             cl->leader_term = term->valuedouble;
+            cl->summary.max_term = term->valuedouble;
             cl->leader_index = node_index;
         }
         route_send(&cl->net, cl->now_us, node_index, peer, line, line_len);
@@ -308,25 +330,33 @@ static int cluster_make_log_dir(cluster *cl)
     return mkdtemp(cl->log_dir) ? 0 : -1;
 }
 
-static int cluster_start_nodes(cluster *cl)
+/* Starts node i (again, after a kill, when restart) with the node flags, plus
+ * --data-dir DIR/nK under the runner's --data-dir, and sends it init. */
+static int cluster_spawn_node(cluster *cl, int i, bool restart)
 {
-    rng_stream node_seeds;
-    rng_seed(&node_seeds, (uint64_t)cl->opt.seed, RNG_STREAM_NODE_SEEDS);
+    char log_path[PATH_MAX + IDS_NAME_MAX + 8], err[256];
+    snprintf(log_path, sizeof log_path, "%s/%s.log", cl->log_dir, cl->node_names[i]);
+    int argc = cl->opt.node_arg_count;
+    char **args = calloc((size_t)argc + 2, sizeof *args);
+    char data_dir[PATH_MAX + IDS_NAME_MAX + 2];
+    for (int a = 0; a < cl->opt.node_arg_count; a++)
+        args[a] = cl->opt.node_args[a];
+    if (cl->opt.data_dir) {
+        snprintf(data_dir, sizeof data_dir, "%s/%s", cl->opt.data_dir, cl->node_names[i]);
+        args[argc++] = "--data-dir";
+        args[argc++] = data_dir;
+    }
+    int rc = procs_spawn(&cl->nodes[i], i, cl->opt.bin, args, argc, log_path, restart,
+                         cl->sc.clock_rate_by_node[i], cl->seed_by_node[i], err, sizeof err);
+    free(args);
+    if (rc < 0) {
+        fprintf(stderr, "cluster: %s: %s\n", cl->node_names[i], err);
+        return -1;
+    }
     cJSON *node_ids = cJSON_CreateArray();
-    for (int i = 0; i < cl->node_count; i++)
-        cJSON_AddItemToArray(node_ids, cJSON_CreateString(cl->node_names[i]));
-    int rc = 0;
-    for (int i = 0; i < cl->node_count && rc == 0; i++) {
-        char log_path[PATH_MAX + IDS_NAME_MAX + 8], err[256];
-        snprintf(log_path, sizeof log_path, "%s/%s.log", cl->log_dir, cl->node_names[i]);
-        /* 31 bits, so a node can read READPATH_SEED with any integer parser. */
-        uint64_t node_seed = rng_next(&node_seeds) >> 33;
-        if (procs_spawn(&cl->nodes[i], i, cl->opt.bin, cl->opt.node_args, cl->opt.node_arg_count,
-                        log_path, cl->sc.clock_rate_by_node[i], node_seed, err, sizeof err) < 0) {
-            fprintf(stderr, "cluster: %s: %s\n", cl->node_names[i], err);
-            rc = -1;
-            break;
-        }
+    for (int k = 0; k < cl->node_count; k++)
+        cJSON_AddItemToArray(node_ids, cJSON_CreateString(cl->node_names[k]));
+    {
         cJSON *init = cJSON_CreateObject();
         cJSON_AddStringToObject(init, "src", "c0");
         cJSON_AddStringToObject(init, "dest", cl->node_names[i]);
@@ -334,14 +364,25 @@ static int cluster_start_nodes(cluster *cl)
         cJSON_AddStringToObject(body, "type", "init");
         cJSON_AddNumberToObject(body, "msg_id", 1);
         cJSON_AddStringToObject(body, "node_id", cl->node_names[i]);
-        cJSON_AddItemToObject(body, "node_ids", cJSON_Duplicate(node_ids, true));
+        cJSON_AddItemToObject(body, "node_ids", node_ids);
         char *line = cJSON_PrintUnformatted(init);
         cluster_deliver(cl, i, line, strlen(line));
         cJSON_free(line);
         cJSON_Delete(init);
     }
-    cJSON_Delete(node_ids);
-    return rc;
+    return 0;
+}
+
+static int cluster_start_nodes(cluster *cl)
+{
+    rng_stream node_seeds;
+    rng_seed(&node_seeds, (uint64_t)cl->opt.seed, RNG_STREAM_NODE_SEEDS);
+    for (int i = 0; i < cl->node_count; i++)
+        /* 31 bits, so a node can read READPATH_SEED with any integer parser. */
+        cl->seed_by_node[i] = rng_next(&node_seeds) >> 33;
+    for (int i = 0; i < cl->node_count; i++)
+        if (cluster_spawn_node(cl, i, false) < 0) return -1;
+    return 0;
 }
 
 /* ---- the loop ---- */
@@ -501,6 +542,15 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
         fprintf(stderr, "cluster: %s\n", err);
         return CLUSTER_EXIT_USAGE;
     }
+    if (cl->nemesis.enabled[NEMESIS_KILL] && !cl->opt.data_dir) {
+        fprintf(stderr, "cluster: --nemesis kill needs --data-dir (a node restarted without "
+                        "one comes back empty)\n");
+        return CLUSTER_EXIT_USAGE;
+    }
+    if (cl->opt.data_dir && mkdir(cl->opt.data_dir, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "cluster: --data-dir %s: %s\n", cl->opt.data_dir, strerror(errno));
+        return CLUSTER_EXIT_USAGE;
+    }
     if (access(cl->opt.bin, X_OK) < 0) {
         fprintf(stderr, "cluster: --bin %s: %s\n", cl->opt.bin, strerror(errno));
         return CLUSTER_EXIT_USAGE;
@@ -522,6 +572,7 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
     for (int i = 0; i < cl->node_count; i++)
         ids_node_name(i, cl->node_names[i]);
     cl->nodes = calloc((size_t)cl->node_count, sizeof *cl->nodes);
+    cl->seed_by_node = calloc((size_t)cl->node_count, sizeof *cl->seed_by_node);
     cl->init_ok_by_node = calloc((size_t)cl->node_count, sizeof *cl->init_ok_by_node);
     cl->init_pending = cl->node_count;
     cl->leader_index = -1;
@@ -544,6 +595,7 @@ static void cluster_teardown(cluster *cl)
     for (int i = 0; cl->nodes && i < cl->node_count; i++)
         procs_free(&cl->nodes[i]);
     free(cl->nodes);
+    free(cl->seed_by_node);
     free(cl->node_names);
     free(cl->init_ok_by_node);
     workload_free(&cl->work);

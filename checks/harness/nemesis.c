@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const nemesis_names[NEMESIS_KIND_COUNT] = {"partition", "isolate", "pause"};
+static const char *const nemesis_names[NEMESIS_KIND_COUNT] = {"partition", "isolate", "pause",
+                                                                    "kill"};
 
 int nemesis_init(nemesis_state *n, const char *spec, int node_count, int64_t interval_us,
                  uint64_t seed, char *err, size_t err_size)
@@ -13,6 +14,7 @@ int nemesis_init(nemesis_state *n, const char *spec, int node_count, int64_t int
     n->node_count = node_count;
     n->interval_us = interval_us;
     n->paused_node = -1;
+    n->killed_node = -1;
     rng_seed(&n->rng, seed, RNG_STREAM_NEMESIS);
     if (!spec) return 0;
     char *copy = strdup(spec);
@@ -23,7 +25,7 @@ int nemesis_init(nemesis_state *n, const char *spec, int node_count, int64_t int
         while (kind < NEMESIS_KIND_COUNT && strcmp(nemesis_names[kind], item) != 0)
             kind++;
         if (kind == NEMESIS_KIND_COUNT) {
-            snprintf(err, err_size, "--nemesis: unknown kind '%s' (partition, isolate, pause)",
+            snprintf(err, err_size, "--nemesis: unknown kind '%s' (partition, isolate, pause, kill)",
                      item);
             rc = -1;
             break;
@@ -74,11 +76,19 @@ int nemesis_step(nemesis_state *n, scenario_event out[2])
     if (n->faulted) {
         n->faulted = false;
         out[0].action = SCENARIO_HEAL;
-        if (n->paused_node < 0) return 1;
-        out[1].action = SCENARIO_RESUME;
-        out[1].node_index = n->paused_node;
-        n->paused_node = -1;
-        return 2;
+        if (n->paused_node >= 0) {
+            out[1].action = SCENARIO_RESUME;
+            out[1].node_index = n->paused_node;
+            n->paused_node = -1;
+            return 2;
+        }
+        if (n->killed_node >= 0) {
+            out[1].action = SCENARIO_RESTART;
+            out[1].node_index = n->killed_node;
+            n->killed_node = -1;
+            return 2;
+        }
+        return 1;
     }
     n->faulted = true;
     int kind = nemesis_pick_kind(n);
@@ -86,6 +96,12 @@ int nemesis_step(nemesis_state *n, scenario_event out[2])
         out[0].action = SCENARIO_PAUSE;
         out[0].node_index = (int)rng_below(&n->rng, (uint64_t)n->node_count);
         n->paused_node = out[0].node_index;
+        return 1;
+    }
+    if (kind == NEMESIS_KILL) {
+        out[0].action = SCENARIO_KILL;
+        out[0].node_index = (int)rng_below(&n->rng, (uint64_t)n->node_count);
+        n->killed_node = out[0].node_index;
         return 1;
     }
     out[0].action = SCENARIO_PARTITION;

@@ -7,6 +7,8 @@
  *   isolate    cut one node off from the rest, n1 first, then n2, ... in turn, so a
  *              run of N faults is sure to isolate whichever node leads
  *   pause      SIGSTOP one random node (the heal resumes it)
+ *   kill       SIGKILL one random node (the heal restarts it; needs the runner's
+ *              --data-dir, or the node would come back empty)
  * Its draws come from their own stream: turning the nemesis on never changes the
  * workload's op sequence. */
 #ifndef NEMESIS_H
@@ -19,7 +21,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { NEMESIS_PARTITION, NEMESIS_ISOLATE, NEMESIS_PAUSE, NEMESIS_KIND_COUNT } nemesis_kind;
+typedef enum {
+    NEMESIS_PARTITION,
+    NEMESIS_ISOLATE,
+    NEMESIS_PAUSE,
+    NEMESIS_KILL,
+    NEMESIS_KIND_COUNT
+} nemesis_kind;
 
 typedef struct {
     bool enabled[NEMESIS_KIND_COUNT];
@@ -30,6 +38,7 @@ typedef struct {
     int64_t next_us;
     bool faulted;
     int paused_node; /* -1 when none */
+    int killed_node; /* -1 when none */
     int next_isolated;
 } nemesis_state;
 

@@ -56,6 +56,8 @@ static const options_spec options_table[] = {
     OPT("--history", OPT_STRING, history_path, "FILE", "write the history, one JSON per line"),
     OPT("--summary-json", OPT_STRING, summary_json_path, "FILE", "write the summary as JSON"),
     OPT("--log-dir", OPT_STRING, log_dir, "DIR", "node stderr logs (default a new temp dir)"),
+    OPT("--data-dir", OPT_STRING, data_dir, "DIR",
+        "nodes persist to DIR/nK (node flag --data-dir); enables restart and nemesis kill"),
     OPT("--quiet", OPT_FLAG, quiet, NULL, "do not trace faults on stderr"),
     OPT("--maelstrom-rules", OPT_FLAG, maelstrom_rules, NULL,
         "enforce what Maelstrom enforces: ids n0.., an \"id\" on every message, lin-kv's "

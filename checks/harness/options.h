@@ -32,6 +32,7 @@ typedef struct {
     const char *history_path;
     const char *summary_json_path;
     const char *log_dir;
+    const char *data_dir;
     bool quiet;
     bool maelstrom_rules;
     bool help;

@@ -1,3 +1,5 @@
+/* wait4 (the peak RSS of a reaped node) is BSD, not POSIX. */
+#define _DEFAULT_SOURCE
 #include "procs.h"
 
 #include "monotime.h"
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,8 +66,8 @@ static int procs_pipe(int fds[2])
 }
 
 int procs_spawn(procs_node *node, int node_index, const char *bin, char *const *node_args,
-                int node_arg_count, const char *log_path, double clock_rate, uint64_t seed,
-                char *err, size_t err_size)
+                int node_arg_count, const char *log_path, bool append_log, double clock_rate,
+                uint64_t seed, char *err, size_t err_size)
 {
     memset(node, 0, sizeof *node);
     ids_node_name(node_index, node->name);
@@ -80,7 +83,8 @@ int procs_spawn(procs_node *node, int node_index, const char *bin, char *const *
     posix_spawn_file_actions_adddup2(&actions, to_child[0], STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&actions, from_child[1], STDOUT_FILENO);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path,
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                                     O_WRONLY | O_CREAT | (append_log ? O_APPEND : O_TRUNC),
+                                     0644);
 
     char **argv = calloc((size_t)node_arg_count + 2, sizeof *argv);
     argv[0] = (char *)bin;
@@ -197,10 +201,19 @@ static void procs_try_reap(procs_node *node, int options)
 {
     if (node->reaped) return;
     pid_t r;
+    struct rusage usage;
     do {
-        r = waitpid(node->pid, &node->wait_status, options);
+        r = wait4(node->pid, &node->wait_status, options, &usage);
     } while (r < 0 && errno == EINTR);
-    if (r == node->pid) node->reaped = true;
+    if (r == node->pid) {
+        node->reaped = true;
+        node->max_rss_kb = usage.ru_maxrss;
+    }
+}
+
+void procs_reap(procs_node *node)
+{
+    procs_try_reap(node, 0);
 }
 
 void procs_shutdown(procs_node *nodes, int node_count, int64_t grace_us)

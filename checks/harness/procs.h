@@ -27,15 +27,18 @@ typedef struct {
     double clock_rate; /* 0 = real time; else READPATH_CLOCK_RATE */
     bool paused, killed_by_scenario, killed_at_shutdown, reaped;
     int wait_status;
+    long max_rss_kb; /* peak resident set, known once reaped (0 before) */
 } procs_node;
 
 typedef void (*procs_line_fn)(void *ctx, int node_index, char *line, size_t line_len);
 
 /* Starts bin with node_args; sets READPATH_SEED (and READPATH_CLOCK_RATE when
- * clock_rate > 0) in its environment. Returns -1 with a message in err on failure. */
+ * clock_rate > 0) in its environment. A restart appends to the node's log rather than
+ * truncating it, so one file tells the node's whole story. Returns -1 with a message
+ * in err on failure. */
 int procs_spawn(procs_node *node, int node_index, const char *bin, char *const *node_args,
-                int node_arg_count, const char *log_path, double clock_rate, uint64_t seed,
-                char *err, size_t err_size);
+                int node_arg_count, const char *log_path, bool append_log, double clock_rate,
+                uint64_t seed, char *err, size_t err_size);
 void procs_queue_line(procs_node *node, const char *line, size_t line_len);
 bool procs_wants_write(const procs_node *node);
 /* Writes what the pipe takes now; a broken pipe (dead node) discards the rest. */
@@ -46,6 +49,8 @@ bool procs_read(procs_node *node, int node_index, procs_line_fn on_line, void *c
 void procs_pause(procs_node *node);
 void procs_resume(procs_node *node);
 void procs_kill(procs_node *node);
+/* Waits for a node killed by the scenario to be gone (before it is restarted). */
+void procs_reap(procs_node *node);
 /* Resumes paused nodes, closes every stdin, gives the nodes grace_us to exit on their
  * own (the contract asks for 200 ms), then SIGKILLs the rest and reaps all. */
 void procs_shutdown(procs_node *nodes, int node_count, int64_t grace_us);

@@ -147,3 +147,8 @@ void route_mark_dead(route_net *net, int node_index)
 {
     net->dead_by_node[node_index] = true;
 }
+
+void route_mark_alive(route_net *net, int node_index)
+{
+    net->dead_by_node[node_index] = false;
+}

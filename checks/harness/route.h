@@ -54,6 +54,8 @@ int64_t route_next_due_us(const route_net *net);
 void route_partition(route_net *net, const int *group_by_node);
 void route_heal(route_net *net);
 void route_mark_dead(route_net *net, int node_index);
+/* A killed node restarted: it sends and receives again. */
+void route_mark_alive(route_net *net, int node_index);
 bool route_connected(const route_net *net, int from_index, int to_index);
 
 #endif

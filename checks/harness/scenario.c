@@ -188,7 +188,7 @@ static int scenario_parse_heal(scenario_line *ln, int first, scenario_event *ev)
 
 static int scenario_parse_one_node(scenario_line *ln, int first, scenario_event *ev)
 {
-    if (scenario_expect_words(ln, first, 1, 1, "pause|resume|kill nK") < 0) return -1;
+    if (scenario_expect_words(ln, first, 1, 1, "pause|resume|kill|restart nK") < 0) return -1;
     return scenario_parse_node(ln, ln->words[first], &ev->node_index);
 }
 
@@ -202,6 +202,7 @@ static const struct {
     {"pause", SCENARIO_PAUSE, scenario_parse_one_node},
     {"resume", SCENARIO_RESUME, scenario_parse_one_node},
     {"kill", SCENARIO_KILL, scenario_parse_one_node},
+    {"restart", SCENARIO_RESTART, scenario_parse_one_node},
     {"client", SCENARIO_CLIENT, scenario_parse_client},
 };
 
@@ -241,7 +242,7 @@ static int scenario_parse_at(scenario_line *ln, scenario *sc)
     if (a == n)
         return scenario_fail(ln,
                              "unknown action '%s' (partition, heal, pause, resume, kill, "
-                             "client)",
+                             "restart, client)",
                              ln->words[2]);
     ev.action = scenario_actions[a].action;
     if (scenario_actions[a].parse(ln, 3, &ev) < 0) {

@@ -4,7 +4,8 @@
  *   at 2s partition n1 | n2 n3         # groups split by '|'; unlisted nodes form one more
  *   at 3.5s heal
  *   at 4s pause n2                     # SIGSTOP; "resume n2" sends SIGCONT
- *   at 6s kill n3                      # SIGKILL; it stays down
+ *   at 6s kill n3                      # SIGKILL; it stays down ...
+ *   at 7s restart n3                   # ... until restarted: same flags, same data dir
  *   at 1s client c1 n2 write x 5       # keys and values are JSON, or bare words as strings
  *   at 2s partition leader follower1 | follower2 follower3   # roles, resolved at 2s
  *
@@ -25,6 +26,7 @@ typedef enum {
     SCENARIO_PAUSE,
     SCENARIO_RESUME,
     SCENARIO_KILL,
+    SCENARIO_RESTART,
     SCENARIO_CLIENT,
 } scenario_action;
 
@@ -34,7 +36,7 @@ typedef struct {
     scenario_action action;
     int *group_by_node; /* partition: one group number per node; 0 = the unlisted group */
     bool names_roles;   /* partition: also has a slot per role (see scenario.c) */
-    int node_index;     /* pause, resume, kill: a node index or an ids.h role code */
+    int node_index;     /* pause, resume, kill, restart: a node index or an ids.h role code */
     int process;        /* client */
     op_request op;      /* client */
 } scenario_event;

@@ -222,6 +222,11 @@ int summary_write_json(summary_stats *s, const summary_context *ctx, const char 
     cJSON *node_cpu = cJSON_AddObjectToObject(root, "node_cpu_s");
     for (int i = 0; i < ctx->node_count; i++)
         cJSON_AddNumberToObject(node_cpu, ctx->nodes[i].name, s->node_cpu_s[i]);
+    cJSON_AddNumberToObject(root, "leaderships_seen", s->leaderships_seen);
+    cJSON_AddNumberToObject(root, "max_term", s->max_term);
+    cJSON *rss = cJSON_AddObjectToObject(root, "node_max_rss_kb");
+    for (int i = 0; i < ctx->node_count; i++)
+        cJSON_AddNumberToObject(rss, ctx->nodes[i].name, (double)ctx->nodes[i].max_rss_kb);
     if (s->leader_index >= 0) cJSON_AddStringToObject(root, "leader", ctx->nodes[s->leader_index].name);
     else cJSON_AddNullToObject(root, "leader");
     cJSON *served = cJSON_AddObjectToObject(root, "served_by");

@@ -28,6 +28,10 @@ typedef struct {
     cJSON *faults; /* array of {time_us, fault, ...} */
     double *node_cpu_s; /* per node, read just before shutdown */
     int leader_index;   /* the leader when the run ended, as the runner saw it; -1 */
+    /* Leaderships seen (a node sending appends in a term higher than any before): 1 in
+     * a run without spurious elections. And the highest such term. */
+    int leaderships_seen;
+    double max_term;
 } summary_stats;
 
 typedef enum { SUMMARY_OK, SUMMARY_FAIL, SUMMARY_INFO } summary_outcome;

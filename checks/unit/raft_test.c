@@ -792,5 +792,6 @@ int main(int argc, char **argv)
     test_check_quorum(5);
     test_rounds();
     test_regressions();
+    test_durable();
     return tap_done();
 }

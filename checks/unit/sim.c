@@ -255,6 +255,72 @@ static void sim_round_confirmed(void *ctx, uint64_t round, int64_t sent_us, int6
                                                     .commit_index = commit_index};
 }
 
+/* ---- the disk: the persist_* callbacks ---- */
+
+static void sim_persist_term_vote(void *ctx, int64_t term, int voted_for)
+{
+    struct sim_node *node = ctx;
+    if (node->disk.forget_votes && term == node->disk.term) return;
+    node->disk.term = term;
+    node->disk.voted_for = node->disk.forget_votes ? -1 : voted_for;
+}
+
+static void sim_persist_truncate(void *ctx, int64_t after_index)
+{
+    struct sim_node *node = ctx;
+    while (node->disk.count > after_index) cJSON_Delete(node->disk.entries[--node->disk.count].command);
+}
+
+static void sim_persist_append(void *ctx, int64_t index, const struct raft_entry *entry)
+{
+    struct sim_node *node = ctx;
+    /* The core reports every truncation before it appends over it. */
+    assert(index == node->disk.count + 1);
+    if (node->disk.count == node->disk.cap) {
+        node->disk.cap = node->disk.cap * 2 + 64;
+        node->disk.entries = sim_alloc(node->disk.entries, (size_t)node->disk.cap,
+                                       sizeof *node->disk.entries);
+    }
+    cJSON *copy = cJSON_Duplicate(entry->command, true);
+    assert(copy);
+    node->disk.entries[node->disk.count++] = (struct raft_entry){.term = entry->term, .command = copy};
+}
+
+static struct raft *sim_start_node(struct sim *s, struct sim_node *node)
+{
+    struct raft_callbacks cb = {.ctx = node,
+                                .send = sim_send,
+                                .apply = sim_apply,
+                                .leadership_changed = sim_leadership_changed,
+                                .round_confirmed = sim_round_confirmed,
+                                .persist_term_vote = sim_persist_term_vote,
+                                .persist_append = sim_persist_append,
+                                .persist_truncate = sim_persist_truncate};
+    sim_drawing = s;
+    return raft_new(node->id, s->n, &s->config, &cb, sim_draw, s->now_us);
+}
+
+void sim_restart(struct sim *s, int i)
+{
+    struct sim_node *node = &s->nodes[i];
+    raft_free(node->raft);
+    node->raft = sim_start_node(s, node);
+    /* raft_restore takes the commands; the disk keeps its own copies. */
+    struct raft_entry *copies = sim_alloc(NULL, (size_t)node->disk.count, sizeof *copies);
+    for (int64_t k = 0; k < node->disk.count; k++) {
+        copies[k].term = node->disk.entries[k].term;
+        copies[k].command = cJSON_Duplicate(node->disk.entries[k].command, true);
+    }
+    raft_restore(node->raft, node->disk.term, node->disk.voted_for, copies, node->disk.count,
+                 s->now_us);
+    free(copies);
+    /* The state machine is rebuilt from index 1 as entries commit again. */
+    node->applied_count = 0;
+    node->seen_commit = 0;
+    node->leader_checked_term = 0;
+    node->tick_due_us = s->now_us;
+}
+
 /* ---- life cycle ---- */
 
 struct sim *sim_new(int n, const struct raft_config *config, uint64_t seed)
@@ -274,12 +340,8 @@ struct sim *sim_new(int n, const struct raft_config *config, uint64_t seed)
         struct sim_node *node = &s->nodes[i];
         node->sim = s;
         node->id = i;
-        struct raft_callbacks cb = {.ctx = node,
-                                    .send = sim_send,
-                                    .apply = sim_apply,
-                                    .leadership_changed = sim_leadership_changed,
-                                    .round_confirmed = sim_round_confirmed};
-        node->raft = raft_new(i, n, config, &cb, sim_draw, 0);
+        node->disk.voted_for = -1;
+        node->raft = sim_start_node(s, node);
         node->tick_due_us = 0;
     }
     return s;
@@ -293,6 +355,8 @@ void sim_free(struct sim *s)
         raft_free(s->nodes[i].raft);
         free(s->nodes[i].applied_term);
         free(s->nodes[i].applied_id);
+        sim_persist_truncate(&s->nodes[i], 0);
+        free(s->nodes[i].disk.entries);
     }
     for (size_t i = 0; i < s->queue_len; i++)
         free(s->queue[i].text);

@@ -38,6 +38,14 @@ struct sim_node {
     int64_t applied_count, applied_cap;
     int64_t leader_checked_term;    /* the last term in which it was checked as a new leader */
     int64_t seen_term, seen_commit; /* as of the last check: neither may go back */
+    /* Its disk: what the core asked to persist (§3.8), as sim_restart finds it. */
+    struct {
+        int64_t term;
+        int voted_for;
+        struct raft_entry *entries; /* copies; entries[i] is index i + 1 */
+        int64_t count, cap;
+        bool forget_votes; /* negative control: the vote is never written */
+    } disk;
 };
 
 struct sim_msg {
@@ -143,6 +151,10 @@ size_t sim_collect(struct sim *s, int from, int to, const char *type, cJSON **bo
 
 /* Hands `body` to node `to` as if `from` had sent it, now; then ticks and flushes it. */
 void sim_inject(struct sim *s, int from, int to, const cJSON *body);
+/* Crashes a node and starts it again now from what it persisted (term, vote, log):
+ * its commit index and applied state start over, relearned from a leader. */
+void sim_restart(struct sim *s, int node);
+
 /* Ticks and flushes a node now, as the event loop does after a turn. */
 void sim_poke(struct sim *s, int node);
 /* Proposes a fresh command {"type":"put","id":N} at a node and flushes it. Returns the

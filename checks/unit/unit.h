@@ -21,5 +21,6 @@ struct sim *unit_cluster(int n, uint64_t seed, int *leader);
 cJSON *unit_message(const char *type, int64_t term);
 
 void test_regressions(void);
+void test_durable(void);
 
 #endif

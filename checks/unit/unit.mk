@@ -1,7 +1,7 @@
 # Deterministic unit tests of the Raft core on a simulated cluster (checks/unit/).
 # Links the core from common/ and nothing that reads stdin or the wall clock for
 # decisions (trace.o's timestamps and clock.o are for log lines only).
-UNIT_OBJ := $(call obj,checks/unit/raft_test.c checks/unit/raft_regress.c checks/unit/sim.c \
+UNIT_OBJ := $(call obj,checks/unit/raft_test.c checks/unit/raft_regress.c checks/unit/raft_durable.c checks/unit/sim.c \
 	checks/unit/tap.c)
 
 TOOLS += $(BUILD)/raft-test
