@@ -207,6 +207,14 @@ static void lease_started(void)
     lease.n = raft_cluster_size(r);
     lease.holds_config_from_round = calloc((size_t)lease.n, sizeof *lease.holds_config_from_round);
     if (!lease.holds_config_from_round) abort();
+    /* A log restored from disk (--data-dir) may hold configs this node received before it
+     * restarted, and a leader may be counting on their larger windows: they are in its
+     * log, so they count now, as on receipt. (The commit index is not on disk: nothing
+     * here is applied yet, so a smaller window waits for the apply, as always.) */
+    for (int64_t index = 1; index <= raft_last_index(r); index++) {
+        const struct raft_entry *entry = raft_entry_at(r, index);
+        if (entry) lease_note_config(index, entry->term, entry->command);
+    }
 }
 
 static bool lease_valid(int64_t now_us)
