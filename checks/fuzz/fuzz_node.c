@@ -26,8 +26,8 @@
  * no init is added and every byte is input (how "messages before init" are fuzzed).
  * READPATH_FUZZ_LEAKS=1 adds a LeakSanitizer pass to every run: it costs ~70 ms, ten times
  * the run itself, so checks/fuzz/run.sh fuzzes without it and then replays the whole
- * corpus once with it. READPATH_FUZZ_DUMP=FILE writes the exact stdin of the last input run to FILE, so a
- * crash file becomes a plain line file to pipe into a node (checks/fuzz/regressions/).
+ * corpus once with it. READPATH_FUZZ_DUMP=FILE writes the exact stdin of the last input run to
+ * FILE, so a crash file becomes a plain line file to pipe into a node (checks/fuzz/regressions/).
  *
  * The oracle, beyond sanitizers: the node exits 0 at end of input, writes only whole
  * JSON objects {src, dest, body:{type}} on stdout, one per line, init_ok first (CONTRACT
@@ -103,8 +103,8 @@ static void fuzz_setup(void)
     fuzz.leaks = leaks && strcmp(leaks, "1") == 0;
     if (__start___sancov_cntrs && __stop___sancov_cntrs > __start___sancov_cntrs) {
         fuzz.counter_len = (size_t)(__stop___sancov_cntrs - __start___sancov_cntrs);
-        fuzz.shared_counters = mmap(NULL, fuzz.counter_len, PROT_READ | PROT_WRITE,
-                                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        fuzz.shared_counters =
+            mmap(NULL, fuzz.counter_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (fuzz.shared_counters == MAP_FAILED) fuzz_die("fuzz_node: mmap");
     }
     fuzz.ready = true;
@@ -158,7 +158,8 @@ static const char *fuzz_check_output(bool expect_init_ok)
         cJSON *msg = cJSON_ParseWithLength(line, line_len);
         const cJSON *body = cJSON_GetObjectItemCaseSensitive(msg, "body");
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(body, "type");
-        if (!cJSON_IsObject(msg)) problem = "a stdout line is not a JSON object";
+        if (!cJSON_IsObject(msg))
+            problem = "a stdout line is not a JSON object";
         else if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(msg, "src")) ||
                  !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(msg, "dest")))
             problem = "a stdout line lacks a string src or dest";
@@ -185,12 +186,14 @@ static void fuzz_child(bool expect_init_ok)
     if (dup2(fuzz.in_fd, STDIN_FILENO) < 0 || dup2(fuzz.out_fd, STDOUT_FILENO) < 0 ||
         dup2(fuzz.err_fd, STDERR_FILENO) < 0)
         fuzz_die("fuzz_node: dup2");
-    static char *argv[] = {"node", "--heartbeat-ms", "1", "--election-timeout-ms", "3",
-                           "--request-timeout-ms", "20", NULL};
+    static char *argv[] = {"node", "--heartbeat-ms",       "1",  "--election-timeout-ms",
+                           "3",    "--request-timeout-ms", "20", NULL};
     setenv("READPATH_SEED", "1", 1);
     int status = readpath_stage_main((int)(sizeof argv / sizeof argv[0]) - 1, argv);
-    if (status != 0) fprintf(stderr, "fuzz_node: the node exited %d at end of input\n", status);
-    else if (fuzz_check_output(expect_init_ok)) status = 3;
+    if (status != 0)
+        fprintf(stderr, "fuzz_node: the node exited %d at end of input\n", status);
+    else if (fuzz_check_output(expect_init_ok))
+        status = 3;
     /* Coverage first: the leak check below exits the child if it finds a leak. */
     if (fuzz.shared_counters)
         memcpy(fuzz.shared_counters, __start___sancov_cntrs, fuzz.counter_len);

@@ -94,7 +94,8 @@ static void plan_next_spike(int64_t after_ms)
 /* The extra delay of a line arriving now; moves on to the next spike when one ends. */
 static int64_t extra_now(int64_t now)
 {
-    while (now >= spike.spike_end_ms) plan_next_spike(spike.spike_end_ms);
+    while (now >= spike.spike_end_ms)
+        plan_next_spike(spike.spike_end_ms);
     return now >= spike.spike_start_ms && spike.max_extra_ms > 0 ? spike.extra_ms : 0;
 }
 
@@ -124,8 +125,10 @@ static void hold(const char *line, size_t len, int64_t now)
     h->due_ms = due;
     h->len = len;
     memcpy(h->text, line, len);
-    if (spike.tail) spike.tail->next = h;
-    else spike.head = h;
+    if (spike.tail)
+        spike.tail->next = h;
+    else
+        spike.head = h;
     spike.tail = h;
 }
 
@@ -157,7 +160,8 @@ static void proxy(void)
         }
         release(now, false);
         int64_t wait = spike.head ? spike.head->due_ms - now : -1;
-        int64_t to_change = (now < spike.spike_start_ms ? spike.spike_start_ms : spike.spike_end_ms) - now;
+        int64_t to_change =
+            (now < spike.spike_start_ms ? spike.spike_start_ms : spike.spike_end_ms) - now;
         if (spike.max_extra_ms > 0 && (wait < 0 || to_change < wait)) wait = to_change;
         if (wait < 0 && spike.max_extra_ms > 0) wait = 0;
         struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
@@ -194,7 +198,8 @@ int main(int argc, char **argv)
     (void)argc;
     const char *node = getenv("SPIKE_NODE");
     if (!node || !*node) {
-        fprintf(stderr, "soak-spike: set SPIKE_NODE to the node executable (see checks/soak/spike.c)\n");
+        fprintf(stderr,
+                "soak-spike: set SPIKE_NODE to the node executable (see checks/soak/spike.c)\n");
         return 2;
     }
     spike.max_extra_ms = env_int("READPATH_SPIKE_MS", 300);

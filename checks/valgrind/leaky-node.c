@@ -28,8 +28,8 @@ int main(void)
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "node_id");
         const cJSON *src = cJSON_GetObjectItemCaseSensitive(msg, "src");
         const cJSON *msg_id = cJSON_GetObjectItemCaseSensitive(body, "msg_id");
-        if (cJSON_IsString(type) && strcmp(type->valuestring, "init") == 0 &&
-            cJSON_IsString(id) && cJSON_IsString(src) && cJSON_IsNumber(msg_id)) {
+        if (cJSON_IsString(type) && strcmp(type->valuestring, "init") == 0 && cJSON_IsString(id) &&
+            cJSON_IsString(src) && cJSON_IsNumber(msg_id)) {
             printf("{\"src\":\"%s\",\"dest\":\"%s\",\"body\":{\"type\":\"init_ok\","
                    "\"in_reply_to\":%.0f}}\n",
                    id->valuestring, src->valuestring, msg_id->valuedouble);
