@@ -152,8 +152,8 @@ awk -v g="$green" -v r="$red" -v y="$yellow" -v o="$off" '
     /^n[0-9]/ { row = substr($0, 11); gsub(/L/, g "L" o, row); gsub(/l/, r "l" o, row); gsub(/x/, y "x" o, row)
                 print substr($0, 1, 10) row; next }
     { print }' "$work/timeline.txt" | sed 's/ *$//'
-echo "${dim}   one column = 125 ms. L leader; l leader cut off from the majority (it still thinks it leads;"
-echo "   it can serve nothing linearizable); - follower or candidate; x follower cut off.${off}"
+echo "${dim}   one column = 125 ms. L leader; l leader cut off from the majority (it still believes it leads,"
+echo "   but nothing that needs a majority completes); - follower or candidate; x follower cut off.${off}"
 jq -r '.faults[] | "   \(.fault[0:1] | ascii_upcase) at \(.time_us / 1e6 * 100 | round / 100) s: \(.fault)\(if .groups then " " + (.groups | map(join(" ")) | join(" | ")) elif .node then " " + .node else "" end)"' \
     "$work/summary.json"
 jq -r '.[] | "   \(.node) leader of term \(.term) from \(.from_s) s to \(.to_s) s: \(.why)"' "$work/leaders.json"
