@@ -10,6 +10,8 @@
 # a slow machine (sanitizers) only stretches it towards the larger by a few hundred ms.
 . "$(dirname "$0")/lib.sh"
 
+# refute CMD...: CMD must fail. (A bare `! CMD` never fails a test: errexit ignores it.)
+refute() { if "$@"; then echo "expected to fail: $*"; return 1; fi; }
 # append PREV_INDEX LEADER_COMMIT ENTRIES_JSON: a raft_append from n1 in term 1.
 append() {
     client_line n2 "{\"type\":\"raft_append\",\"term\":1,\"prev_log_index\":$1,\"prev_log_term\":$([ "$1" -gt 0 ] && echo 1 || echo 0),\"leader_commit\":$2,\"round\":1,\"entries\":$3}" n1
@@ -56,7 +58,7 @@ test_expect_success 'a smaller window waits for the entry to apply: refused whil
     } | node_pipe -v
     grep -n "stickiness window" err
     grep "lease_config applied -> election timeout and stickiness window 300 ms (was 10000)" err
-    ! grep "lease_config entry in the log -> election timeout and stickiness window 300 ms" err
+    refute grep "lease_config entry in the log -> election timeout and stickiness window 300 ms" err
     json_subsets out "$PREVOTE_REFUSED" "$PREVOTE_GRANTED"
     # In that order: the refusal came first.
     jq -sc "[.[] | select(.body.type == \"raft_vote_res\") | .body.granted]" out | tee answers

@@ -5,6 +5,8 @@
 # lease flags, checked at start against the sound rule.
 . "$(dirname "$0")/lib.sh"
 
+# refute CMD...: CMD must fail. (A bare `! CMD` never fails a test: errexit ignores it.)
+refute() { if "$@"; then echo "expected to fail: $*"; return 1; fi; }
 config() { # config MSG_ID L E S: a lease_read_config body
     printf '{"type":"lease_read_config","msg_id":%s,"lease_duration_ms":%s,"election_timeout_ms":%s,"max_clock_skew_ms":%s}' "$@"
 }
@@ -69,7 +71,7 @@ test_expect_success 'unsafe configs: safe:false, the computed effective lease, t
     json_reply 3 out | jq -e ".body.reason | test(\"lease_duration_ms > max_clock_skew_ms\")"
     # Nothing went through the log: the write is entry 2, right after the no-op.
     json_subset "{\"body\":{\"type\":\"write_ok\",\"in_reply_to\":5,\"commit_index\":2}}" out
-    ! grep -q "election timeout and stickiness window" err
+    refute grep -q "election timeout and stickiness window" err
 '
 
 test_expect_success 'a safe config goes through the log and sets the election timeout (stickiness window)' '
