@@ -75,11 +75,16 @@ static void loop_deliver_lines(void)
     loop_in_len -= start;
 }
 
+static bool loop_wants_input(void)
+{
+    return !loop_owner.wants_input || loop_owner.wants_input(loop_owner.ctx);
+}
+
 /* Reads what is available now; returns 0 at end of file, 1 otherwise, -1 on error. */
 static int loop_read_stdin(void)
 {
     size_t read_this_turn = 0;
-    while (read_this_turn < LOOP_READ_PER_TURN) {
+    while (read_this_turn < LOOP_READ_PER_TURN && loop_wants_input()) {
         if (loop_in_cap - loop_in_len < 64 * 1024) {
             size_t cap = loop_in_cap ? loop_in_cap * 2 : 256 * 1024;
             char *grown = realloc(loop_in, cap);
@@ -126,7 +131,8 @@ int loop_run(void)
             timeout_ms = next_due_us == INT64_MAX ? -1 : clock_real_ms(next_due_us - now_us);
         }
         if (timeout_ms != 0) proto_flush();
-        struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+        /* poll(2) skips a negative fd: with input unwanted, only timers wake us. */
+        struct pollfd pfd = {.fd = loop_wants_input() ? STDIN_FILENO : -1, .events = POLLIN};
         int ready = poll(&pfd, 1, timeout_ms);
         if (ready < 0 && errno != EINTR) {
             perror("loop: poll");

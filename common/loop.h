@@ -24,6 +24,9 @@ struct loop_handlers {
     bool (*on_turn)(void *ctx, int64_t now_us);
     /* stdin reached end of file; the loop stops after this returns. */
     void (*on_eof)(void *ctx);
+    /* May be NULL (always). False while the owner has enough input waiting: stdin is
+     * left unread, so a flood waits in the pipe (and its sender) instead of in memory. */
+    bool (*wants_input)(void *ctx);
 };
 
 void loop_init(const struct loop_handlers *handlers);

@@ -22,6 +22,10 @@
 /* Client lines handled per loop turn: peer messages and timers go first, so a flood of
  * client requests cannot delay heartbeats by more than this many requests. */
 #define NODE_CLIENT_LINES_PER_TURN 256
+/* Client lines parsed and queued, at most (about; a read adds what it holds). Beyond it
+ * stdin is left unread until the queue drains, so a flood cannot fill memory and a
+ * peer's message waits behind at most this many client lines (a few milliseconds). */
+#define NODE_CLIENT_QUEUE_MAX (4 * NODE_CLIENT_LINES_PER_TURN)
 /* Client requests in flight (queued, waiting or being served, forwarded ones from peers
  * included) beyond which a new one is refused at once with error 11. Memory stays
  * bounded under a flood; Maelstrom's lin-kv runs keep a few dozen in flight, far below. */
@@ -971,6 +975,13 @@ static void node_on_line(void *ctx, const char *line, size_t len)
     node_queue_client(envelope);
 }
 
+static bool node_wants_input(void *ctx)
+{
+    (void)ctx;
+    /* Before init everything is held anyway (up to NODE_PRE_INIT_BUFFER). */
+    return !node.initialized || node.client_len < NODE_CLIENT_QUEUE_MAX;
+}
+
 static void node_run_client_queue(size_t budget)
 {
     while (node.client_len > 0 && budget-- > 0) {
@@ -1155,7 +1166,10 @@ int node_main(int argc, char **argv, const struct node_stage *stage)
     /* A reader that went away must not kill us with SIGPIPE mid-reply. */
     signal(SIGPIPE, SIG_IGN);
     struct loop_handlers handlers = {
-        .on_line = node_on_line, .on_turn = node_on_turn, .on_eof = node_on_eof};
+        .on_line = node_on_line,
+        .on_turn = node_on_turn,
+        .on_eof = node_on_eof,
+        .wants_input = node_wants_input};
     loop_init(&handlers);
     loop_add_timer(node_raft_timer, NULL, 0);
     loop_add_timer(node_deadline_timer, NULL, 0);
