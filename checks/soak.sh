@@ -26,6 +26,7 @@
 #   checks/soak.sh [NODE...]           default: every build/NN-*/node
 #   RUNS=50 SOAK_SECONDS=5 SOAK_SEED=1 SOAK_DIR=dir checks/soak.sh
 #   SOAK_FAULTS=partition,spike        only these kinds (default: a random subset of all)
+#   SOAK_MIX=write=40,follower_read=60 this op mix (default: the stage's, below)
 #
 # Exit: 0 when every run passed (warnings allowed), 1 when any run failed.
 set -u
@@ -122,7 +123,7 @@ run_args() {
     done
     args=(--nodes 5 --seed "$seed" --latency-ms "$latency" --jitter-ms "$latency"
         --concurrency "$concurrency" --keys 3 --time-limit "$SOAK_SECONDS"
-        --timeout-ms "$timeout_ms" --mix "$(mix_of "$stage")")
+        --timeout-ms "$timeout_ms" --mix "${SOAK_MIX:-$(mix_of "$stage")}")
     if [ ${#nemesis[@]} -gt 0 ]; then
         args+=(--nemesis "$(IFS=,; echo "${nemesis[*]}")" --nemesis-interval-ms "$interval")
     fi

@@ -25,13 +25,15 @@ test_expect_success "2 random fault runs of $name: no anomaly, clean exits" '
     grep -q "^ok   $name seed 7002 " out
 '
 
-# soak.sh with an unsafe switch, one run isolating nodes in turn: it must fail (exit 1), say
+# soak.sh with an unsafe switch, one run isolating nodes in turn, with a mix heavy in the
+# read type the switch breaks (so a slow sanitizer build still does enough of them): it
+# must fail (exit 1), say
 # FAIL with the seed, the checker's verdict, keep the history, and print a replay
 # command (with the switch in it) that finds the anomaly again.
 # unsafe_control SWITCH CHECKER
 unsafe_control='
     status=0
-    env "$switch=1" RUNS=1 SOAK_SECONDS=4 SOAK_SEED=7 SOAK_FAULTS=isolate SOAK_DIR=$PWD/soak \
+    env "$switch=1" RUNS=1 SOAK_SECONDS=4 SOAK_SEED=7 SOAK_FAULTS=isolate SOAK_MIX="$mix" SOAK_DIR=$PWD/soak \
         "$READPATH_ROOT/checks/soak.sh" "$NODE_BIN" >out 2>&1 || status=$?
     cut -c1-300 out
     [ "$status" -eq 1 ]
@@ -50,14 +52,14 @@ unsafe_control='
     [ "$again" -eq 1 ]
 '
 if [ "$stage" -ge 1 ]; then
-    export switch=READPATH_UNSAFE_NAIVE_STALENESS checker=check-staleness BUILD
+    export switch=READPATH_UNSAFE_NAIVE_STALENESS checker=check-staleness BUILD mix=write=40,read=10,follower_read=50
     test_expect_success "negative control: $switch=1 (staleness = time since the last heartbeat) fails the soak with the seed, and its replay finds the anomaly again" "$unsafe_control"
 else
     test_count=$((test_count + 1))
     echo "ok $test_count # skip negative control with READPATH_UNSAFE_NAIVE_STALENESS (stage 01+; this is $name)"
 fi
 if [ "$stage" -ge 2 ]; then
-    export switch=READPATH_UNSAFE_IGNORE_TOKEN checker=check-ryw BUILD
+    export switch=READPATH_UNSAFE_IGNORE_TOKEN checker=check-ryw BUILD mix=write=40,read=10,ryw_read=50
     test_expect_success "negative control: $switch=1 (followers serve ryw_read whatever the token) fails the soak with the seed, and its replay finds the anomaly again" "$unsafe_control"
 else
     test_count=$((test_count + 1))
