@@ -148,11 +148,18 @@ jq -r --slurpfile leaders "$work/leaders.json" '
     ' "$work/summary.json" >"$work/timeline.txt"
 # Second labels under the tick row (one every 8 columns); colour in the node rows only.
 awk -v g="$green" -v r="$red" -v y="$yellow" -v o="$off" '
-    NR == 1 { print; s = "          "; for (i = 0; i < length($0) - 10; i += 8) s = s sprintf("%-8s", (i / 8) "s"); print s; next }
+    # a label under every "|" (one per second) that has room after the one before it
+    NR == 1 { print; s = "          "; sec = 0
+              for (i = 11; i <= length($0); i++) if (substr($0, i, 1) == "|") {
+                  if (sec == 0 || i > length(s) + 1) s = sprintf("%-" (i - 1) "s%s", s, sec "s")
+                  sec++ }
+              print s; next }
     /^n[0-9]/ { row = substr($0, 11); gsub(/L/, g "L" o, row); gsub(/l/, r "l" o, row); gsub(/x/, y "x" o, row)
                 print substr($0, 1, 10) row; next }
     { print }' "$work/timeline.txt" | sed 's/ *$//'
-echo "${dim}   one column = 125 ms. L leader; l leader cut off from the majority (it still believes it leads,"
+col_ms=$(jq -r --slurpfile leaders "$work/leaders.json" '([.duration_s, ($leaders[0] | map(.to_s) | max // 0)] | max) as $stop
+    | if $stop <= 10 then 125 elif $stop <= 20 then 250 else ($stop / 72 * 1000 | round) end' "$work/summary.json")
+echo "${dim}   one column = ${col_ms} ms. L leader; l leader cut off from the majority (it still believes it leads,"
 echo "   but nothing that needs a majority completes); - follower or candidate; x follower cut off.${off}"
 jq -r '.faults[] | "   \(.fault[0:1] | ascii_upcase) at \(.time_us / 1e6 * 100 | round / 100) s: \(.fault)\(if .groups then " " + (.groups | map(join(" ")) | join(" | ")) elif .node then " " + .node else "" end)"' \
     "$work/summary.json"
