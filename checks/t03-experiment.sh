@@ -14,9 +14,9 @@
 #       the sound rule, L = 500, with the same clocks: not.
 # Under READPATH_TIME_SCALE=K (a sanitized build is several times slower) the whole
 # timeline is stretched K times (K rounded up to an integer): every scenario time and
-# every timing flag, so the arithmetic and its margins keep their shape while each
-# message costs no more than before relative to them. Measured times are printed
-# divided by K, on the scale of the arithmetic.
+# every timing flag, so the arithmetic and its margins keep their shape while the fixed
+# cost of each message (processing, routing) shrinks relative to them. Measured times
+# are printed divided by K, on the scale of the arithmetic.
 . "$(dirname "$0")/lib.sh"
 
 CLUSTER=$READPATH_ROOT/${READPATH_BUILD:-build}/cluster
