@@ -31,8 +31,11 @@ LIMIT=200
 ELECTION_MS=$(scaled 1000 | cut -d. -f1)
 NODE_FLAGS=(-- --max-inflight "$LIMIT" --election-timeout-ms "$ELECTION_MS")
 RSS_BOUND_KB=$(scaled 100000 | cut -d. -f1)
+# ASan keeps freed memory in a quarantine (256 MB by default), which would hide what
+# a node itself holds (and a flood frees a lot); a small one keeps peak RSS meaningful.
+ASAN_QUIET_QUARANTINE="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
 flood() {
-    timeout -k 2 "$(scaled 60)" "$CLUSTER" --bin "$NODE_BIN" --nodes 3 --target n1 --keys 50 \
+    ASAN_OPTIONS=$ASAN_QUIET_QUARANTINE timeout -k 2 "$(scaled 60)" "$CLUSTER" --bin "$NODE_BIN" --nodes 3 --target n1 --keys 50 \
         --time-limit "$(scaled 4)" --seed 7 --timeout-ms "$(scaled 1000 | cut -d. -f1)" --quiet "$@" \
         "${NODE_FLAGS[@]}"
 }
@@ -130,10 +133,7 @@ flood_input() {
 piped_flood() {
     rm -f in out err
     mkfifo in
-    # ASan keeps freed memory in a quarantine (256 MB by default), which would hide what
-    # the node itself holds; a small one lets the peak RSS mean the same as without it.
-    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1" \
-        "$NODE_BIN" --max-inflight "$1" --election-timeout-ms "$ELECTION_MS" <in >out 2>err &
+    ASAN_OPTIONS=$ASAN_QUIET_QUARANTINE "$NODE_BIN" --max-inflight "$1" --election-timeout-ms "$ELECTION_MS" <in >out 2>err &
     pid=$!
     exec 3>in
     start=$(now_ms)
