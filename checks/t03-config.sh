@@ -76,6 +76,24 @@ test_expect_success 'the leader cuts its lease when it appends a config with a s
     grep "lease_config appended -> lease cut to 60 ms after its start" err
 '
 
+test_expect_success 'an append whose entry has an out-of-range term is survived (no float-to-integer overflow)' '
+    { init_line n2 n1,n2,n3
+      append 0 0 "[{\"term\":1e300,\"command\":{\"type\":\"lease_config\",\"lease_duration_ms\":400,\"election_timeout_ms\":500,\"max_clock_skew_ms\":50}}]"
+      append 0 0 "[$NOOP]"
+    } | node_pipe -v
+    # The malformed entry is ignored (by the lease plugin and by raft); the next append is taken.
+    refute grep "stickiness window 500 ms" err
+    json_subset "{\"src\":\"n2\",\"dest\":\"n1\",\"body\":{\"type\":\"raft_append_res\",\"success\":true,\"match_index\":1}}" out
+'
+
+test_expect_success 'a lease_config entry no client could have proposed (a field beyond an hour) is ignored' '
+    { init_line n2 n1,n2,n3
+      append 0 0 "[$NOOP,$(config_entry 9007199254740992 500 0)]"
+    } | node_pipe -v
+    refute grep "stickiness window 500 ms" err
+    json_subset "{\"src\":\"n2\",\"dest\":\"n1\",\"body\":{\"type\":\"raft_append_res\",\"success\":true,\"match_index\":2}}" out
+'
+
 # A node restarted with --data-dir gets its log back but not its commit index: the
 # configs in it count at once, like entries that have just arrived. Without that, a
 # follower that acknowledged a lease under a larger window would come back obeying the

@@ -7,6 +7,7 @@
 #include "readindex.h"
 #include "trace.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,8 @@ static void lease_explain(char *out, size_t n, int64_t duration_ms, int64_t elec
 
 /* ---- configurations in the log ---- */
 
+/* A config entry as lease_read_config would have proposed it; anything else in a log
+ * (a peer's bug, fuzzed input) is not a config and changes nothing. */
 static bool lease_parse_config(const cJSON *command, struct lease_config *out)
 {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(command, "type");
@@ -117,7 +120,8 @@ static bool lease_parse_config(const cJSON *command, struct lease_config *out)
            proto_get_nonneg_int(command, "lease_duration_ms", &out->duration_ms, why, sizeof why) == PROTO_OK &&
            proto_get_nonneg_int(command, "election_timeout_ms", &out->election_timeout_ms, why, sizeof why) == PROTO_OK &&
            proto_get_nonneg_int(command, "max_clock_skew_ms", &out->clock_skew_ms, why, sizeof why) == PROTO_OK &&
-           out->election_timeout_ms >= 1 && out->election_timeout_ms <= LEASE_MAX_MS;
+           out->election_timeout_ms >= 1 && out->election_timeout_ms <= LEASE_MAX_MS &&
+           out->duration_ms <= LEASE_MAX_MS && out->clock_skew_ms <= LEASE_MAX_MS;
 }
 
 /* Is this config's entry still in the log? (Uncommitted entries can be overwritten.) */
@@ -292,22 +296,34 @@ static void lease_leadership_changed(void)
     lease.tracked_index = -1;
 }
 
+/* A peer's number as an index or a term, or false. Out of range, the conversion to
+ * int64_t would be undefined behaviour; raft draws the line at 2^52 (raft_int). */
+static bool lease_peer_int(const cJSON *item, int64_t *out)
+{
+    if (!cJSON_IsNumber(item) || !(fabs(item->valuedouble) <= 4503599627370496.0)) return false;
+    *out = (int64_t)item->valuedouble;
+    return true;
+}
+
 static void lease_append_seen(int leader, const cJSON *append, int64_t now_us)
 {
     (void)leader;
     (void)now_us;
-    const cJSON *prev = cJSON_GetObjectItemCaseSensitive(append, "prev_log_index");
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(append, "entries");
-    if (!cJSON_IsNumber(prev) || !cJSON_IsArray(entries)) return;
-    int64_t index = (int64_t)prev->valuedouble;
+    int64_t index, term;
+    if (!lease_peer_int(cJSON_GetObjectItemCaseSensitive(append, "prev_log_index"), &index) ||
+        !cJSON_IsArray(entries))
+        return;
     const cJSON *entry;
     cJSON_ArrayForEach(entry, entries)
     {
         index++;
-        const cJSON *term = cJSON_GetObjectItemCaseSensitive(entry, "term");
         const cJSON *command = cJSON_GetObjectItemCaseSensitive(entry, "command");
-        if (cJSON_IsNumber(term) && cJSON_IsObject(command))
-            lease_note_config(index, (int64_t)term->valuedouble, command);
+        /* Raft ignores the rest of an append from a malformed entry on: so does this. */
+        if (!lease_peer_int(cJSON_GetObjectItemCaseSensitive(entry, "term"), &term) ||
+            !cJSON_IsObject(command))
+            return;
+        lease_note_config(index, term, command);
     }
 }
 
