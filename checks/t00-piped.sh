@@ -348,4 +348,28 @@ test_expect_success '200 writes and 200 reads in one pipe: each read sees the wr
     jq -se "all(.[] | select(.body.type == \"read_ok\"); .body.value == .body.in_reply_to - 1)" out >/dev/null
 '
 
+test_expect_success 'numbers come back exactly as a double holds them, 16 and 17 digits too' '
+    # cJSON alone prints 9007199254740992 as 9.00719925474099e+15, which reads back as
+    # 9007199254740990 (it accepts 15 digits when they are "close enough"): a changed
+    # value for the client, and on the wire to a follower a replica that diverges.
+    {
+        init_line n1 n1
+        i=2
+        for v in 1000000000000001 9007199254740992 123456789012345678 0.1 -2.5e-300 1e300 -7; do
+            client_line n1 "{\"type\":\"write\",\"msg_id\":$i,\"key\":$i,\"value\":$v}"
+            client_line n1 "{\"type\":\"read\",\"msg_id\":$((i + 1)),\"key\":$i}"
+            i=$((i + 2))
+        done
+    } | node_pipe
+    json_lines out
+    cat out
+    grep -F "\"value\":1000000000000001," out
+    grep -F "\"value\":9007199254740992," out
+    grep -F "\"value\":123456789012345680," out
+    grep -F "\"value\":0.1," out
+    grep -F "\"value\":-2.5e-300," out
+    grep -F "\"value\":1e+300," out
+    grep -F "\"value\":-7," out
+'
+
 test_done

@@ -170,29 +170,74 @@ static void proto_append_int(int64_t value)
     proto_append_raw(buf, (size_t)len);
 }
 
-/* The envelope and the integer ids are written here rather than built as cJSON items:
- * cJSON prints every number through sprintf and sscanf, which is most of the cost of a
- * short reply. The body itself is printed by cJSON. */
-void proto_send(const char *src, const char *dest, int64_t in_reply_to, cJSON *body)
+/* Appends a double so that it reads back as exactly the same double: integers as
+ * integers, anything else with the fewest of 15..17 significant digits that round-trips.
+ * (cJSON accepts 15 digits when they are within a relative DBL_EPSILON, so it prints
+ * 9007199254740992 as 9.00719925474099e+15: another number.) */
+static void proto_append_number(double value)
 {
-    char small[4096];
-    char *text = small;
-    if (!cJSON_PrintPreallocated(body, small, sizeof small, false)) {
-        text = cJSON_PrintUnformatted(body);
-        if (!text) {
-            perror("proto: out of memory printing a message");
-            abort();
+    char buf[32];
+    int len;
+    if (!isfinite(value)) {
+        len = snprintf(buf, sizeof buf, "null"); /* as cJSON: JSON has no NaN or infinity */
+    } else if (value == floor(value) && fabs(value) < 9.2e18) {
+        len = snprintf(buf, sizeof buf, "%lld", (long long)value);
+    } else {
+        for (int digits = 15;; digits++) {
+            len = snprintf(buf, sizeof buf, "%.*g", digits, value);
+            if (digits == 17 || strtod(buf, NULL) == value) break;
         }
     }
-    size_t len = strlen(text);
+    proto_append_raw(buf, (size_t)len);
+}
+
+/* Appends any JSON value; replaces cJSON_Print for everything a node writes. */
+static void proto_append_value(const cJSON *item)
+{
+    switch (item->type & 0xff) {
+    case cJSON_NULL: proto_append_raw("null", 4); break;
+    case cJSON_False: proto_append_raw("false", 5); break;
+    case cJSON_True: proto_append_raw("true", 4); break;
+    case cJSON_Number: proto_append_number(item->valuedouble); break;
+    case cJSON_String: proto_append_string(item->valuestring); break;
+    case cJSON_Raw: proto_append_raw(item->valuestring, strlen(item->valuestring)); break;
+    case cJSON_Array:
+    case cJSON_Object: {
+        bool object = cJSON_IsObject(item);
+        proto_append_raw(object ? "{" : "[", 1);
+        for (const cJSON *child = item->child; child; child = child->next) {
+            if (child != item->child) proto_append_raw(",", 1);
+            if (object) {
+                proto_append_string(child->string);
+                proto_append_raw(":", 1);
+            }
+            proto_append_value(child);
+        }
+        proto_append_raw(object ? "}" : "]", 1);
+        break;
+    }
+    default: proto_append_raw("null", 4); break;
+    }
+}
+
+/* The whole message is written here, not by cJSON: cJSON prints every number through
+ * sprintf and sscanf (most of the cost of a short reply), and not always exactly (see
+ * proto_append_number). The body's own fields come first, then in_reply_to and msg_id. */
+void proto_send(const char *src, const char *dest, int64_t in_reply_to, cJSON *body)
+{
     proto_append_raw("{\"src\":", 7);
     proto_append_string(src);
     proto_append_raw(",\"dest\":", 8);
     proto_append_string(dest);
-    proto_append_raw(",\"body\":", 8);
-    /* text is "{...}": drop its closing brace and add our fields. */
-    proto_append_raw(text, len - 1);
-    bool empty = len == 2;
+    proto_append_raw(",\"body\":{", 9);
+    bool empty = true;
+    for (const cJSON *field = body->child; field; field = field->next) {
+        if (!empty) proto_append_raw(",", 1);
+        proto_append_string(field->string);
+        proto_append_raw(":", 1);
+        proto_append_value(field);
+        empty = false;
+    }
     if (in_reply_to >= 0) {
         proto_append_raw(empty ? "\"in_reply_to\":" : ",\"in_reply_to\":", empty ? 14 : 15);
         proto_append_int(in_reply_to);
@@ -201,7 +246,6 @@ void proto_send(const char *src, const char *dest, int64_t in_reply_to, cJSON *b
     proto_append_raw(empty ? "\"msg_id\":" : ",\"msg_id\":", empty ? 9 : 10);
     proto_append_int(proto_next_msg_id++);
     proto_append_raw("}}\n", 3);
-    if (text != small) free(text);
     cJSON_Delete(body);
     if (proto_out_len >= PROTO_FLUSH_AT_BYTES) proto_flush();
 }
