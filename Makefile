@@ -55,7 +55,8 @@ TOOLS :=
 
 tools: $(TOOLS)
 
-.PHONY: all tools deps check check-one demo bench-node bench-reads maelstrom help format clean
+.PHONY: all tools deps check check-one demo bench bench-node bench-reads bench-lease lease-experiment \
+	maelstrom help format clean
 .DEFAULT_GOAL := all
 
 all: $(NODES) $(TOOLS)
@@ -93,6 +94,16 @@ bench-reads: deps
 	@$(MAKE) --no-print-directory all
 	@READPATH_BUILD=$(BUILD) NODE_BIN=$(NODE_BIN) checks/bench-reads.sh
 
+# Stage 03's clock experiment, verbose: each case prints its arithmetic and what it saw.
+lease-experiment: deps
+	@$(MAKE) --no-print-directory all
+	@READPATH_BUILD=$(BUILD) NODE_BIN=$(BUILD)/03-lease-reads/node READPATH_VERBOSE=1 \
+		prove -v checks/t03-experiment.sh
+
+bench-lease: deps
+	@$(MAKE) --no-print-directory all
+	@READPATH_BUILD=$(BUILD) NODE_BIN=$(BUILD)/03-lease-reads/node checks/bench-lease.sh
+
 format:
 	clang-format -i $(wildcard common/*.[ch] stages/*/*.[ch] checks/*/*.[ch])
 
@@ -108,6 +119,8 @@ help:
 	@echo "make bench      read strategies side by side (N = 3, 5, 7) and one node vs a cJSON echo; bench/results/ + charts (~8 min)"
 	@echo "make bench-node ops/s of one node on 100,000 piped ops"
 	@echo "make bench-reads  read strategies side by side at N = 3, 5 (stage 01+)"
+	@echo "make bench-lease  lease_read vs read vs follower_read at 1 ms and 10 ms links (stage 03)"
+	@echo "make lease-experiment  stage 03's clock experiment, each case's arithmetic printed"
 	@echo "make fuzz FUZZ_SECONDS=N   libFuzzer (clang) over STAGE's message handling"
 	@echo "make soak RUNS=N  seeded random faults against every stage, every checker on every history"
 	@echo "make valgrind   memcheck of every stage's node under a short cluster workload"

@@ -70,6 +70,10 @@ case "${NODE_BIN:-}" in
 esac
 export NODE_BIN
 
+# refute CMD...: succeeds only if CMD fails. Use it for "must not happen" checks: a bare
+# `! cmd` never fails a test body, because errexit ignores a negated command.
+refute() { if "$@"; then echo "expected to fail: $*"; return 1; fi; }
+
 test_count=0
 test_failures=0
 test_scratch=$(mktemp -d "${TMPDIR:-/tmp}/readpath-checks.XXXXXX")

@@ -227,7 +227,7 @@ test_expect_success 'the same --seed gives the same op sequence; another seed an
     invokes c.jsonl >c.ops
     test "$(wc -l <a.ops)" -eq 200
     test_cmp a.ops b.ops
-    ! cmp -s a.ops c.ops
+    refute cmp -s a.ops c.ops
 '
 
 test_expect_success 'the nemesis alternates fault and heal, the same schedule for the same seed' '
