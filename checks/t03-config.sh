@@ -94,6 +94,45 @@ test_expect_success 'a lease_config entry no client could have proposed (a field
     json_subset "{\"src\":\"n2\",\"dest\":\"n1\",\"body\":{\"type\":\"raft_append_res\",\"success\":true,\"match_index\":2}}" out
 '
 
+# More than LEASE_MAX_UNAPPLIED (64) configs waiting in the log overflow the list a node
+# keeps: the newest is then unrecorded, and the node must not trust the newest one it
+# did record. Here n1 gets, from a leader n2 of term 1 later deposed, 64 configs with a
+# 1900 ms lease (2000/2000/100), then one with 300 ms (400/2000/100), the newest. It wins
+# term 2 (the grants are fed by hand once its 2000 ms window has passed: pinned), n3
+# acknowledges rounds while holding entry 65 (not 66), then the no-op, and goes silent.
+# A read 1 s after that last acknowledged round is past any lease but the stale 1900 ms
+# one: it must not be served on the lease (error 20, key missing, would say it was);
+# it waits for a round n3 never acknowledges and is answered 11 when the input closes.
+test_expect_success 'overflowed config list: the leader does not grant the lease of a stale, longer config' '
+    entries=$NOOP
+    for i in $(seq 64); do entries="$entries,$(config_entry 2000 2000 100)"; done
+    ack() { # ack MATCH_INDEX: n3 acknowledges every round up to 60 in term 2
+        for r in $(seq 60); do
+            client_line n1 "{\"type\":\"raft_append_res\",\"term\":2,\"success\":true,\"match_index\":$1,\"conflict_index\":0,\"prev_log_index\":$1,\"round\":$r}" n3
+        done
+    }
+    { init_line n1 n1,n2,n3
+      client_line n1 "{\"type\":\"raft_append\",\"term\":1,\"prev_log_index\":0,\"prev_log_term\":0,\"leader_commit\":0,\"round\":1,\"entries\":[$entries]}" n2
+      client_line n1 "{\"type\":\"raft_append\",\"term\":1,\"prev_log_index\":65,\"prev_log_term\":1,\"leader_commit\":0,\"round\":2,\"entries\":[$(config_entry 400 2000 100)]}" n2
+      pause 2.4
+      client_line n1 "{\"type\":\"raft_vote_res\",\"term\":1,\"for_term\":2,\"pre_vote\":true,\"granted\":true}" n3
+      client_line n1 "{\"type\":\"raft_vote_res\",\"term\":2,\"for_term\":2,\"pre_vote\":false,\"granted\":true}" n3
+      pause 0.2
+      ack 66
+      pause 0.2
+      ack 66
+      pause 0.2
+      ack 67
+      pause 0.8
+      client_line n1 "{\"type\":\"lease_read\",\"msg_id\":2,\"key\":\"x\"}"
+    } | READPATH_PIN_ELECTION_TIMEOUT=1 node_pipe -v
+    grep "more than 64 lease configs in flight" err
+    grep "won election with 2 of 3 votes -> leader of term 2, no-op at 67" err
+    grep -q "\"leader_commit\":67" out
+    json_reply 2 out
+    json_subset "{\"body\":{\"type\":\"error\",\"in_reply_to\":2,\"code\":11}}" out
+'
+
 # A node restarted with --data-dir gets its log back but not its commit index: the
 # configs in it count at once, like entries that have just arrived. Without that, a
 # follower that acknowledged a lease under a larger window would come back obeying the

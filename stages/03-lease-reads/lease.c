@@ -251,11 +251,16 @@ static const struct lease_config *lease_track_latest(void)
  * sent*: a follower draws its election timer on receiving an append, before it looks at
  * the entries inside, so an entry that arrives with the round itself has not yet raised
  * that timer. Failing that, the smallest effective lease this node has ever seen: every
- * follower obeys some config in the leader's log or the flags, and none allows less. */
+ * follower obeys some config in the leader's log or the flags, and none allows less.
+ * The same once the list of configs has overflowed (for good: which configs went
+ * unrecorded is not known). */
 static int64_t lease_round_effective_us(uint64_t round)
 {
     struct raft *r = node_raft();
     const struct lease_config *latest = lease_track_latest();
+    /* A config went unrecorded (more than LEASE_MAX_UNAPPLIED waiting): the newest one
+     * recorded may not be the newest in the log, whose lease may be shorter. */
+    if (lease.overflowed) return lease.min_effective_us;
     if (latest->index == 0) return lease_effective_us(latest);
     int holders = 1; /* this leader appended it */
     for (int peer = 0; peer < lease.n; peer++) {
