@@ -74,6 +74,31 @@ test_expect_success 'unsafe configs: safe:false, the computed effective lease, t
     refute grep -q "election timeout and stickiness window" err
 '
 
+# The heartbeat is the flags' (--heartbeat-ms, 50 by default here); a config's election
+# timeout must leave room for two of them, the rule --election-timeout-ms obeys at start
+# (common/node.c). 1/1/0 is safe by the lease inequality alone, and made the cluster
+# elect a leader hundreds of times a second.
+test_expect_success 'an election timeout under two heartbeats: safe:false naming election_timeout_ms >= 2 * heartbeat_ms; nothing changes' '
+    { init_line n1 n1
+      client_line n1 "$(config 2 1 1 0)"
+      client_line n1 "$(config 3 40 90 10)"
+      client_line n1 "$(config 4 90 100 10)"
+      client_line n1 "$(config 5 3000 5000 500)"
+      client_line n1 "{\"type\":\"write\",\"msg_id\":6,\"key\":\"x\",\"value\":1}"
+    } | node_pipe -v --heartbeat-ms 50
+    json_subsets out \
+      "{\"body\":{\"type\":\"lease_read_config_ok\",\"in_reply_to\":2,\"safe\":false,\"effective_lease_ms\":1}}" \
+      "{\"body\":{\"type\":\"lease_read_config_ok\",\"in_reply_to\":3,\"safe\":false,\"effective_lease_ms\":30}}" \
+      "{\"body\":{\"type\":\"lease_read_config_ok\",\"in_reply_to\":4,\"safe\":true,\"effective_lease_ms\":80,\"commit_index\":2}}" \
+      "{\"body\":{\"type\":\"lease_read_config_ok\",\"in_reply_to\":5,\"safe\":true,\"effective_lease_ms\":2500,\"commit_index\":3}}" \
+      "{\"body\":{\"type\":\"write_ok\",\"in_reply_to\":6,\"commit_index\":4}}"
+    for n in 2 3; do
+        json_reply $n out | jq -r .body.reason
+        json_reply $n out | jq -e ".body.reason | test(\"election_timeout_ms >= 2 \\\\* heartbeat_ms\")"
+    done
+    refute grep -q "stickiness window 1 ms\|stickiness window 90 ms" err
+'
+
 test_expect_success 'a safe config goes through the log and sets the election timeout (stickiness window)' '
     { init_line n1 n1
       client_line n1 "$(config 2 400 500 50)"

@@ -77,6 +77,11 @@ static int64_t lease_effective_us(const struct lease_config *c)
 static const char *lease_rule_violation(int64_t duration_ms, int64_t election_timeout_ms,
                                         int64_t clock_skew_ms)
 {
+    /* Not about the lease: a follower that misses two heartbeats calls an election, and
+     * with less than that the cluster elects leaders without end. The heartbeat is the
+     * flags' (no config changes it); --election-timeout-ms obeys the same rule. */
+    if (election_timeout_ms * 1000 < 2 * node_heartbeat_us())
+        return "election_timeout_ms >= 2 * heartbeat_ms";
     if (lease.seed_rule)
         return duration_ms - clock_skew_ms < election_timeout_ms
                    ? NULL
@@ -92,7 +97,11 @@ static void lease_explain(char *out, size_t n, int64_t duration_ms, int64_t elec
 {
     const char *violation = lease_rule_violation(duration_ms, election_timeout_ms, clock_skew_ms);
     long long l = duration_ms, e = election_timeout_ms, s = clock_skew_ms;
-    if (violation && l <= s && !lease.seed_rule)
+    long long h = node_heartbeat_us() / 1000;
+    if (violation && e < 2 * h)
+        snprintf(out, n, "unsafe: violates %s (E=%lld, heartbeat %lld ms, the flags'): followers "
+                         "would call elections between two heartbeats", violation, e, h);
+    else if (violation && l <= s && !lease.seed_rule)
         snprintf(out, n, "unsafe: violates %s (L=%lld, S=%lld): no lease is left once the skew "
                          "is subtracted", violation, l, s);
     else if (violation)
