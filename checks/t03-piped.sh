@@ -37,6 +37,17 @@ test_expect_success 'seed: safe lease configuration (single member), exactly as 
     json_reply 2 out | jq -e ".body.reason | test(\"<= election_timeout\")"
 '
 
+test_expect_success 'with --maelstrom only lin-kv replies lose fields: lease_read_config_ok keeps safe and effective_lease_ms' '
+    printf "%s\n" \
+      "{\"src\":\"c0\",\"dest\":\"n1\",\"body\":{\"type\":\"init\",\"msg_id\":1,\"node_id\":\"n1\",\"node_ids\":[\"n1\"]}}" \
+      "{\"src\":\"c1\",\"dest\":\"n1\",\"body\":{\"type\":\"lease_read_config\",\"msg_id\":2,\"lease_duration_ms\":3000,\"election_timeout_ms\":5000,\"max_clock_skew_ms\":500}}" \
+      "{\"src\":\"c1\",\"dest\":\"n1\",\"body\":{\"type\":\"write\",\"msg_id\":3,\"key\":\"x\",\"value\":1}}" |
+      node_pipe --maelstrom
+    cat out
+    json_reply 2 out | jq -e ".body.type == \"lease_read_config_ok\" and .body.safe == true and .body.effective_lease_ms == 2500"
+    json_reply 3 out | jq -e ".body | keys == [\"in_reply_to\", \"msg_id\", \"type\"]"
+'
+
 test_expect_success 'the seed'"'"'s response example: lease_read_ok with lease_valid and 0 round trips' '
     { init_line n1 n1
       client_line n1 "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":\"42\"}"

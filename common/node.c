@@ -464,7 +464,11 @@ static void node_answer_commit(int64_t index, const struct raft_entry *entry, in
                                                                 : "current value is not `from`");
         } else {
             cJSON *body = node_ok_body(req->type);
-            if (!node.flags.maelstrom) NODE_EACH_PLUGIN(write_reply_extend, (body, index));
+            /* Maelstrom's schemas are closed for lin-kv's own replies only; a stage's
+             * own ops (lease_read_config) keep their fields. */
+            bool linkv = strcmp(req->type, "write") == 0 || strcmp(req->type, "cas") == 0;
+            if (!(node.flags.maelstrom && linkv))
+                NODE_EACH_PLUGIN(write_reply_extend, (body, index));
             node_reply(req, body);
         }
     }
