@@ -9,17 +9,7 @@ node_bin=${NODE_BIN:-build/00-raft-kv/node}
 ops=${BENCH_OPS:-100000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-awk -v ops="$ops" 'BEGIN {
-    srand(7)
-    print "{\"src\":\"c0\",\"dest\":\"n1\",\"body\":{\"type\":\"init\",\"msg_id\":0,\"node_id\":\"n1\",\"node_ids\":[\"n1\"]}}"
-    for (i = 1; i <= ops; i++) {
-        k = int(rand() * 100); r = rand()
-        if (r < 0.5) body = sprintf("{\"type\":\"read\",\"msg_id\":%d,\"key\":%d}", i, k)
-        else if (r < 0.9) body = sprintf("{\"type\":\"write\",\"msg_id\":%d,\"key\":%d,\"value\":%d}", i, k, i)
-        else body = sprintf("{\"type\":\"cas\",\"msg_id\":%d,\"key\":%d,\"from\":%d,\"to\":%d}", i, k, i - 1, i)
-        printf "{\"src\":\"c1\",\"dest\":\"n1\",\"body\":%s}\n", body
-    }
-}' >"$work/in.jsonl"
+checks/bench/piped-ops.sh "$ops" >"$work/in.jsonl"
 best=0
 for run in 1 2 3; do
     start=$(date +%s%N)

@@ -73,17 +73,7 @@ median_of() { # reads numbers, prints "median min max"
 }
 
 # ---- 1. one node, piped ----
-awk -v ops="$ops" 'BEGIN {
-    srand(7)
-    print "{\"src\":\"c0\",\"dest\":\"n1\",\"body\":{\"type\":\"init\",\"msg_id\":0,\"node_id\":\"n1\",\"node_ids\":[\"n1\"]}}"
-    for (i = 1; i <= ops; i++) {
-        k = int(rand() * 100); r = rand()
-        if (r < 0.5) body = sprintf("{\"type\":\"read\",\"msg_id\":%d,\"key\":%d}", i, k)
-        else if (r < 0.9) body = sprintf("{\"type\":\"write\",\"msg_id\":%d,\"key\":%d,\"value\":%d}", i, k, i)
-        else body = sprintf("{\"type\":\"cas\",\"msg_id\":%d,\"key\":%d,\"from\":%d,\"to\":%d}", i, k, i - 1, i)
-        printf "{\"src\":\"c1\",\"dest\":\"n1\",\"body\":%s}\n", body
-    }
-}' >"$work/piped.jsonl"
+checks/bench/piped-ops.sh "$ops" >"$work/piped.jsonl"
 
 # Runs interleave the binaries (echo, 00, 01, ..., echo, 00, ...) so that a burst of load
 # from elsewhere on the machine hits them alike. Each run is timed twice: wall clock, and
