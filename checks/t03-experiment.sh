@@ -3,7 +3,11 @@
 # election timeouts pinned to the minimum (READPATH_PIN_ELECTION_TIMEOUT=1), heartbeats
 # every 10 ms, E = 500 ms, S = 50 ms. n1 is made leader with a lease, then cut off from
 # n2 and n3, which elect a new leader and take a write while lease reads keep arriving at
-# n1 (one client each, every few ms). The scenario files say why n1 leads and give the
+# n1 (one client each, every few ms). In (a) and (c) the new side writes from T + 50 ms
+# on, every 10 ms to both n2 and n3, so its first write is acknowledged as early as the
+# cluster allows: only the votes n2 and n3 refuse (the stickiness window) keep that ack
+# after the last read served on n1's lease, and each run prints the margin between the
+# two. The scenario files say why n1 leads and give the
 # timeline; each test prints the arithmetic and what the run measured. Times are the
 # scenario's (T = 3.8 s); the measured T is when the runner applied the partition, which
 # a busy machine can delay by tens of ms (the nodes then see silence from 3.8 s anyway:
@@ -12,6 +16,9 @@
 #   (b) n1's clock at rate 0.25 (t03-lease-slow.txt): the stale reads must be flagged;
 #   (c) the seed's rule, L = 520, clocks at the edge of S (t03-lease-edge.txt): flagged;
 #       the sound rule, L = 500, with the same clocks: not.
+#   negative control for (a) and (c): the (a) run against followers that stop refusing
+#       votes after E/2 (READPATH_UNSAFE_SHORT_STICKINESS=1, lease.c): the same early
+#       writes must then be acknowledged during n1's lease, and the stale reads flagged.
 # Under READPATH_TIME_SCALE=K (a sanitized build is several times slower) the whole
 # timeline is stretched K times (K rounded up to an integer): every scenario time and
 # every timing flag, so the arithmetic and its margins keep their shape while the fixed
@@ -52,32 +59,37 @@ experiment() {
 }
 
 # measure NAME: prints the run's timeline and leaves it in measured.json:
-# T (n1 cut off), ack (the new leader's write acknowledged), last_lease (the last lease
-# read served on n1's lease), stale (lease reads that returned "old" after ack).
+# T (n1 cut off), ack (the first write of "new" acknowledged: the new leader's first),
+# last_lease (the last lease read served on n1's lease), stale (lease reads that
+# returned "old" after ack), margin (ack - last_lease). Lease reads are clients
+# c10..c99; the writes of "new" are c3 (b) or c100 on (a, c).
 measure() {
     local name=$1
     jq -n --slurpfile h "$RUN/$name.jsonl" --slurpfile s "$RUN/$name.json" '
       ($s[0].faults | map(select(.fault == "partition")) | last | .time_us) as $T
       | [$h[] | select(.process == 2 and .type != "invoke")][0] as $check
-      | [$h[] | select(.process == 3 and .type != "invoke")][0] as $write
-      | [$h[] | select(.process >= 10 and .type != "invoke")] as $reads
+      | ([$h[] | select(.f == "write" and .value == "new" and .type == "ok") | .time_us] | min) as $ack
+      | [$h[] | select(.process >= 10 and .process < 100 and .type != "invoke")] as $reads
       | [$reads[] | select(.type == "ok" and .lease_valid == true)] as $leased
-      | [$h[] | select(.process >= 10 and .type == "invoke")] as $invokes
-      | {T: $T, check: $check, write_ok: ($write.type == "ok"), ack: $write.time_us,
-         last_lease: ($leased | map(.time_us) | max),
+      | [$h[] | select(.process >= 10 and .process < 100 and .type == "invoke")] as $invokes
+      | ($leased | map(.time_us) | max) as $last_lease
+      | {T: $T, check: $check, write_ok: ($ack != null), ack: $ack,
+         last_lease: $last_lease,
+         margin_us: (if $ack != null and $last_lease != null then $ack - $last_lease else null end),
          read_gap_us: ($invokes | map(.time_us) | [.[1:], .[:-1]] | transpose | map(.[0] - .[1]) | add / length | round),
-         stale: [$leased[] | select(.value == "old" and .time_us > $write.time_us)] | length,
-         stale_last: ([$leased[] | select(.value == "old" and .time_us > $write.time_us) | .time_us] | max)}' >measured.json
+         stale: [$leased[] | select(.value == "old" and .time_us > $ack)] | length,
+         stale_last: ([$leased[] | select(.value == "old" and .time_us > $ack) | .time_us] | max)}' >measured.json
     [ "$K" = 1 ] || echo "  (this run was stretched $K times; the times below are divided by $K)"
     jq -r --argjson k "$K" 'def ms: . / 1000 / $k | . * 10 | round / 10;
            "  n1 cut off at T = \(.T / $k | round) us; the lease check before it: \(.check | {node, type, error, value, lease_valid, network_round_trips} | tostring)",
-           (if .write_ok then "  new leader'"'"'s write acknowledged at T + \(.ack - .T | ms) ms"
-            else "  the new leader'"'"'s write was not acknowledged" end),
+           (if .write_ok then "  new leader'"'"'s first write acknowledged at T + \(.ack - .T | ms) ms"
+            else "  no write of the new leader'"'"'s was acknowledged" end),
            (if .last_lease then "  last read served on n1'"'"'s lease completed at T + \(.last_lease - .T | ms) ms; reads every \(.read_gap_us | ms) ms"
             else "  no read after the cut was served on n1'"'"'s lease" end),
            "  stale lease reads (\"old\" after the ack): \(.stale)" +
-             (if .stale > 0 then ", the last at T + \(.stale_last - .T | ms) ms: a stale window of \(.stale_last - .ack | ms) ms measured" else "" end)' measured.json
-    # n1 led with a lease before the cut, and the new leader took the write, or the run
+             (if .stale > 0 then ", the last at T + \(.stale_last - .T | ms) ms: a stale window of \(.stale_last - .ack | ms) ms measured" else "" end),
+           (if .margin_us != null then "  margin: first write ack - last lease read = \(.margin_us | ms) ms" else empty end)' measured.json
+    # n1 led with a lease before the cut, and the new leader took a write, or the run
     # did not set up what it claims. (Explicit returns: callers test this in an `if`,
     # where errexit is off.)
     jq -e '.check | .node == "n1" and .lease_valid == true and .network_round_trips == 0' measured.json >/dev/null || return 1
@@ -119,12 +131,13 @@ for seed in 1 2 3; do
         echo "arithmetic: n1 rate 0.95; its lease is L - S = 450 ms on its clock = 473.7 ms real, from the"
         echo "  send time s <= T of its last acknowledged round: over by T + 473.7 ms. n2 and n3 cannot"
         echo "  elect anyone before they have waited 500 ms (n2, 500 ms real; n3, 520.8) since their"
-        echo "  last contact, and the write is sent at T + 500 ms: 26 ms (8 read intervals) after."
+        echo "  last contact: n3 leads from about T + 521 ms, 47 ms after. Writes go to n2 and n3 every"
+        echo "  10 ms from T + 50 ms: only the refused votes keep the first ack after the lease."
         planned within'$seed' t03-lease-within.txt 500 600 --seed '$seed' --jitter-ms "$K"
-        # The run really straddled the lease'"'"'s end (reads served on it, and reads refused).
-        jq -e ".stale == 0 and .last_lease != null" measured.json
-        jq -se "[.[] | select(.process >= 10 and .type == \"fail\")] | length > 0" "$RUN/within'$seed'.jsonl"
-        echo "  measured margin: ack - last lease read = $(jq --argjson k "$K" "(.ack - .last_lease) / 100 / \$k | round / 10" measured.json) ms"
+        # The run really straddled the lease'"'"'s end (reads served on it, and reads refused),
+        # and the first write acknowledged came after the last read served on the lease.
+        jq -e ".stale == 0 and .last_lease != null and .margin_us > 0" measured.json
+        jq -se "[.[] | select(.process >= 10 and .process < 100 and .type == \"fail\")] | length > 0" "$RUN/within'$seed'.jsonl"
         verdict within'$seed' 0
     '
 done
@@ -162,11 +175,33 @@ test_expect_success '(c) the seed'"'"'s rule (520/500/50, test-only switch), clo
 
 test_expect_success '(c) the sound rule (500/500/50) with the same clocks: no stale read' '
     echo "arithmetic: L - S = 450 ms real (n1 rate 1) from s <= c, the time n2 and n3 last heard"
-    echo "  from n1; neither can vote before c + 450 ms. The lease ends by T + 450 ms, and the"
-    echo "  write is sent at T + 451 ms."
+    echo "  from n1; neither can vote before c + 450 ms. The lease ends by T + 450 ms, and n2"
+    echo "  cannot lead before then: writes go to n2 and n3 every 10 ms from T + 50 ms."
     planned sound t03-lease-edge.txt 500 550
-    jq -e ".stale == 0" measured.json
+    jq -e ".stale == 0 and .last_lease != null and .margin_us > 0" measured.json
     verdict sound 0
+'
+
+# The negative control for (a) and (c): the same early writes against a node whose
+# followers stop refusing votes after E/2 (READPATH_UNSAFE_SHORT_STICKINESS=1: a node
+# that is not the leader obeys half the election timeout and stickiness window; the
+# leader keeps its own, and its lease). If the write schedule, not the refused votes,
+# kept the first ack after the lease, this would pass: the test fails unless it is caught.
+test_expect_success '(a) negative control: followers that stop refusing votes after E/2, same clocks and writes: stale reads, flagged' '
+    echo "arithmetic: n2 and n3 give up after 250 ms (n3: 260.4 ms real) since their last contact"
+    echo "  (<= T), so n3 leads and the writes are acknowledged from about T + 262 ms, while n1'"'"'s"
+    echo "  lease lasts to T + 473.7 ms. Reads from T + 300 ms to then are stale."
+    for attempt in 1 2 3; do
+        READPATH_UNSAFE_SHORT_STICKINESS=1 experiment short t03-lease-within.txt 500 --seed 1 --jitter-ms "$K"
+        measure short >measured.txt 2>&1 || true
+        test "$(jq .stale measured.json)" -ge 1 && break
+        cat measured.txt
+        echo "attempt $attempt: no stale read in this run; again"
+    done
+    grep -l "READPATH_UNSAFE_SHORT_STICKINESS=1" "$(jq -r .log_dir "$RUN/short.json")"/n2.log
+    cat measured.txt
+    jq -e ".stale >= 1 and .margin_us < 0" measured.json
+    verdict short 1
 '
 
 test_done

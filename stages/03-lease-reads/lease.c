@@ -29,6 +29,12 @@ static struct {
     int64_t duration_ms, clock_skew_ms;
     /* Negative control: accept the seed's literal rule, L - S < E. */
     bool seed_rule;
+    /* Negative control: a node that is not the leader obeys half the window (the
+     * election timeout and stickiness window it would otherwise have), so followers stop
+     * refusing votes after E/2 while the leader keeps its lease and its own timeout. */
+    bool short_stickiness;
+    /* The window (election timeout) this node obeys, in ms, before the control above. */
+    int64_t window_ms;
 
     /* Every node: the config it obeys and the ones that may follow it. */
     struct lease_config applied;
@@ -152,13 +158,22 @@ static const struct lease_config *lease_latest(void)
     return latest;
 }
 
-static void lease_set_window(int64_t election_timeout_ms, const char *why)
+static void lease_apply_window(const char *why)
 {
     struct raft *r = node_raft();
-    if (raft_election_timeout_us(r) == election_timeout_ms * 1000) return;
-    trace_event("%s -> election timeout and stickiness window %lld ms (was %lld)", why,
-                (long long)election_timeout_ms, (long long)(raft_election_timeout_us(r) / 1000));
-    raft_set_election_timeout_us(r, election_timeout_ms * 1000);
+    int64_t window_us = lease.window_ms * 1000;
+    if (lease.short_stickiness && raft_role(r) != RAFT_LEADER) window_us /= 2;
+    if (raft_election_timeout_us(r) == window_us) return;
+    trace_event("%s -> election timeout and stickiness window %lld ms (was %lld)%s", why,
+                (long long)(window_us / 1000), (long long)(raft_election_timeout_us(r) / 1000),
+                lease.short_stickiness ? " (READPATH_UNSAFE_SHORT_STICKINESS: half, unless leader)" : "");
+    raft_set_election_timeout_us(r, window_us);
+}
+
+static void lease_set_window(int64_t election_timeout_ms, const char *why)
+{
+    lease.window_ms = election_timeout_ms;
+    lease_apply_window(why);
 }
 
 /* A config entry reached this node's log (a follower receiving it, the leader
@@ -171,7 +186,7 @@ static void lease_note_config(int64_t index, int64_t term, const cJSON *command)
     c.index = index;
     c.term = term;
     if (lease_effective_us(&c) < lease.min_effective_us) lease.min_effective_us = lease_effective_us(&c);
-    if (c.election_timeout_ms * 1000 > raft_election_timeout_us(node_raft()))
+    if (c.election_timeout_ms > lease.window_ms)
         lease_set_window(c.election_timeout_ms, "lease_config entry in the log");
     for (int i = 0; i < lease.unapplied_count; i++)
         if (lease.unapplied[i].index == index && lease.unapplied[i].term == term) return;
@@ -200,6 +215,9 @@ static void lease_started(void)
     if (lease.duration_ms < 0) lease.duration_ms = election_timeout_ms;
     if (lease.clock_skew_ms < 0) lease.clock_skew_ms = election_timeout_ms / 10;
     lease.seed_rule = node_unsafe_test_switch("READPATH_UNSAFE_SEED_LEASE_RULE");
+    lease.short_stickiness = node_unsafe_test_switch("READPATH_UNSAFE_SHORT_STICKINESS");
+    lease.window_ms = election_timeout_ms;
+    lease_apply_window("started");
     /* Checked here rather than with the other flags: this is the first moment the
      * election timeout's default (node.c's) is known. Like a bad flag, it exits 2. */
     if (lease_rule_violation(lease.duration_ms, election_timeout_ms, lease.clock_skew_ms)) {
@@ -301,6 +319,7 @@ static void lease_round_confirmed(uint64_t round, int64_t sent_us, int64_t commi
 static void lease_leadership_changed(void)
 {
     struct raft *r = node_raft();
+    if (lease.short_stickiness) lease_apply_window("leadership changed");
     if (raft_role(r) == RAFT_LEADER && raft_term(r) == lease.term) return;
     if (lease.expires_us > 0)
         trace_event("now %s of term %lld -> lease dropped", raft_role_name(raft_role(r)),
@@ -360,8 +379,7 @@ static void lease_applied(int64_t index, const struct raft_entry *entry)
         lease.unapplied[kept++] = *u;
     }
     lease.unapplied_count = kept;
-    if (lease.overflowed && window_ms * 1000 < raft_election_timeout_us(node_raft()))
-        window_ms = raft_election_timeout_us(node_raft()) / 1000;
+    if (lease.overflowed && window_ms < lease.window_ms) window_ms = lease.window_ms;
     lease_set_window(window_ms, "lease_config applied");
 }
 
