@@ -32,20 +32,8 @@ fi
 [ ${#nodes[@]} -gt 0 ] || { echo "valgrind: no node binaries under $BUILD (build them with: make)" >&2; exit 2; }
 if [ -n "${VALGRIND_DIR:-}" ]; then mkdir -p "$VALGRIND_DIR"; else VALGRIND_DIR=$(mktemp -d "${TMPDIR:-/tmp}/readpath-valgrind.XXXXXX"); fi
 
-stage_of() {
-    local dir
-    dir=$(basename "$(dirname "$1")")
-    case "$dir" in [0-9][0-9]-*) echo $((10#${dir%%-*})) ;; *) echo 99 ;; esac
-}
+. "$ROOT/checks/stages.sh"
 
-mix_of() {
-    case $1 in
-    0) echo "read=50,write=30,cas=20" ;;
-    1) echo "read=30,write=30,cas=15,follower_read=25" ;;
-    2) echo "read=20,write=30,cas=15,follower_read=15,ryw_read=20" ;;
-    *) echo "read=15,write=30,cas=15,follower_read=10,ryw_read=15,lease_read=15" ;;
-    esac
-}
 
 # The piped input: init, then every message type of the stage, then bad lines.
 piped_input() {
