@@ -74,6 +74,23 @@ export NODE_BIN
 # `! cmd` never fails a test body, because errexit ignores a negated command.
 refute() { if "$@"; then echo "expected to fail: $*"; return 1; fi; }
 
+# need_runner: sets CLUSTER, CHECK_LIN and SCENARIOS for a suite that runs clusters, or
+# skips the whole suite when the runner, the checkers or the node are not built.
+need_runner() {
+    CLUSTER=$READPATH_ROOT/${READPATH_BUILD:-build}/cluster
+    CHECK_LIN=$READPATH_ROOT/${READPATH_BUILD:-build}/check-linearizable
+    SCENARIOS=$READPATH_ROOT/checks/scenarios
+    [ -x "$CLUSTER" ] || skip_all "no $CLUSTER (build it with: make tools)"
+    [ -x "$CHECK_LIN" ] || skip_all "no checkers (build them with: make tools)"
+    [ -n "$NODE_BIN" ] && [ -x "$NODE_BIN" ] || skip_all "no node binary (NODE_BIN='$NODE_BIN')"
+}
+
+# time_stretch prints READPATH_TIME_SCALE rounded up to a whole number, at least 1: the
+# factor by which a suite with a scripted timeline stretches it under sanitizers.
+time_stretch() {
+    awk -v k="$READPATH_TIME_SCALE" 'BEGIN { c = int(k); if (c < k) c++; if (c < 1) c = 1; print c }'
+}
+
 test_count=0
 test_failures=0
 test_scratch=$(mktemp -d "${TMPDIR:-/tmp}/readpath-checks.XXXXXX")

@@ -7,19 +7,14 @@
 # The clock experiments (the lease outliving a new leader) are in t03-experiment.sh.
 . "$(dirname "$0")/lib.sh"
 
-CLUSTER=$READPATH_ROOT/${READPATH_BUILD:-build}/cluster
-CHECK_LIN=$READPATH_ROOT/${READPATH_BUILD:-build}/check-linearizable
-SCENARIOS=$READPATH_ROOT/checks/scenarios
-[ -x "$CLUSTER" ] || skip_all "no $CLUSTER (build it with: make tools)"
-[ -x "$CHECK_LIN" ] || skip_all "no checkers (build them with: make tools)"
-[ -n "$NODE_BIN" ] && [ -x "$NODE_BIN" ] || skip_all "no node binary (NODE_BIN='$NODE_BIN')"
+need_runner
 
 RUN=$test_scratch/run
 mkdir -p "$RUN"
 # The scripted run's timeline holds at the speed of a plain build. Under
 # READPATH_TIME_SCALE=K (sanitizers) it is stretched K times (K rounded up): scenario
 # times, timing flags and link latency alike, so its arithmetic keeps its shape.
-K=$(awk -v k="$READPATH_TIME_SCALE" 'BEGIN { c = int(k); if (c < k) c++; if (c < 1) c = 1; print c }')
+K=$(time_stretch)
 [ "$K" = 1 ] || echo "# READPATH_TIME_SCALE=$READPATH_TIME_SCALE: the scripted timeline is stretched $K times"
 awk -v k="$K" '$1 == "at" && $2 ~ /s$/ && $2 !~ /ms$/ { t = $2; sub(/s$/, "", t); $2 = sprintf("%.6fs", t * k) } { print }' \
     "$SCENARIOS/t03-cluster.txt" >"$RUN/t03-cluster.txt"

@@ -26,15 +26,10 @@
 # are printed divided by K, on the scale of the arithmetic.
 . "$(dirname "$0")/lib.sh"
 
-CLUSTER=$READPATH_ROOT/${READPATH_BUILD:-build}/cluster
-CHECK_LIN=$READPATH_ROOT/${READPATH_BUILD:-build}/check-linearizable
-SCENARIOS=$READPATH_ROOT/checks/scenarios
-[ -x "$CLUSTER" ] || skip_all "no $CLUSTER (build it with: make tools)"
-[ -x "$CHECK_LIN" ] || skip_all "no checkers (build them with: make tools)"
-[ -n "$NODE_BIN" ] && [ -x "$NODE_BIN" ] || skip_all "no node binary (NODE_BIN='$NODE_BIN')"
+need_runner
 RUN=$test_scratch/run
 mkdir -p "$RUN"
-K=$(awk -v k="$READPATH_TIME_SCALE" 'BEGIN { c = int(k); if (c < k) c++; if (c < 1) c = 1; print c }')
+K=$(time_stretch)
 [ "$K" = 1 ] || echo "# READPATH_TIME_SCALE=$READPATH_TIME_SCALE: the experiment's timeline is stretched $K times"
 ms() { echo $(($1 * K)); } # a duration of the arithmetic, in this run's milliseconds
 FLAGS=(--heartbeat-ms "$(ms 10)" --election-timeout-ms "$(ms 500)" --max-clock-skew-ms "$(ms 50)"
