@@ -103,7 +103,7 @@ test_expect_success 'a flipped byte in the middle of the log: clear error on std
     offset=$(head -n 2 "$log" | wc -c)
     offset=$((offset + 30))
     printf "Z" | dd of="$log" bs=1 seek="$offset" conv=notrunc status=none
-    ! cmp -s before "$log"
+    refute cmp -s before "$log"
     cp "$log" corrupted
     status=0
     solo_reads | timeout "$(scaled 5)" "$NODE_BIN" --data-dir "$DATA/flip" >out 2>err || status=$?
