@@ -24,6 +24,19 @@ expect_value() {
     return 1
 }
 
+# Closes fd 3 (the node's stdin, a fifo) and waits for $pid; sets status, elapsed_ms
+# (from EOF to exit) and limit_ms (the contract's 200 ms, scaled), and prints them.
+close_stdin_and_wait() {
+    local start
+    start=$(now_ms)
+    exec 3>&-
+    status=0
+    wait "$pid" || status=$?
+    elapsed_ms=$(($(now_ms) - start))
+    limit_ms=$(scaled 200)
+    echo "status $status; EOF to exit took ${elapsed_ms} ms (limit ${limit_ms} ms)"
+}
+
 test_expect_success '--help prints usage naming the flags and exits 0' '
     timeout "$(scaled 5)" "$NODE_BIN" --help </dev/null >out 2>err
     cat out
@@ -242,13 +255,7 @@ test_expect_success 'replies are flushed while stdin is still open; EOF ends the
     client_line n1 "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":1}" >&3
     client_line n1 "{\"type\":\"read\",\"msg_id\":3,\"key\":\"x\"}" >&3
     wait_lines out 3
-    start=$(now_ms)
-    exec 3>&-
-    status=0
-    wait $pid || status=$?
-    elapsed_ms=$(($(now_ms) - start))
-    limit_ms=$(scaled 200)
-    echo "status $status; EOF to exit took ${elapsed_ms} ms (limit ${limit_ms} ms)"
+    close_stdin_and_wait
     cat out
     test "$status" -eq 0
     expect_value 3 1
@@ -264,13 +271,7 @@ test_expect_success 'a lone member of 3: peer messages share the msg_id counter;
     # init_ok, then the first election (PreVote or vote requests to n2 and n3).
     wait_lines out 3
     client_line n1 "{\"type\":\"read\",\"msg_id\":2,\"key\":\"x\"}" >&3
-    start=$(now_ms)
-    exec 3>&-
-    status=0
-    wait $pid || status=$?
-    elapsed_ms=$(($(now_ms) - start))
-    limit_ms=$(scaled 200)
-    echo "status $status; EOF to exit took ${elapsed_ms} ms (limit ${limit_ms} ms)"
+    close_stdin_and_wait
     cat out
     test "$status" -eq 0
     json_subset "{\"src\":\"n1\",\"dest\":\"c1\",\"body\":{\"type\":\"error\",\"in_reply_to\":2,\"code\":11}}" out
