@@ -91,6 +91,12 @@ time_stretch() {
     awk -v k="$READPATH_TIME_SCALE" 'BEGIN { c = int(k); if (c < k) c++; if (c < 1) c = 1; print c }'
 }
 
+# stretch_scenario K FILE prints the scenario FILE with every "at Ns" time multiplied by
+# K (times written in ms are left as they are).
+stretch_scenario() {
+    awk -v k="$1" '$1 == "at" && $2 ~ /s$/ && $2 !~ /ms$/ { t = $2; sub(/s$/, "", t); $2 = sprintf("%.6fs", t * k) } { print }' "$2"
+}
+
 test_count=0
 test_failures=0
 test_scratch=$(mktemp -d "${TMPDIR:-/tmp}/readpath-checks.XXXXXX")

@@ -16,8 +16,7 @@ mkdir -p "$RUN"
 # times, timing flags and link latency alike, so its arithmetic keeps its shape.
 K=$(time_stretch)
 [ "$K" = 1 ] || echo "# READPATH_TIME_SCALE=$READPATH_TIME_SCALE: the scripted timeline is stretched $K times"
-awk -v k="$K" '$1 == "at" && $2 ~ /s$/ && $2 !~ /ms$/ { t = $2; sub(/s$/, "", t); $2 = sprintf("%.6fs", t * k) } { print }' \
-    "$SCENARIOS/t03-cluster.txt" >"$RUN/t03-cluster.txt"
+stretch_scenario "$K" "$SCENARIOS/t03-cluster.txt" >"$RUN/t03-cluster.txt"
 cluster() {
     timeout -k 2 "$(scaled 60)" "$CLUSTER" --quiet --timeout-ms "$(scaled 1000 | cut -d. -f1)" "$@"
 }

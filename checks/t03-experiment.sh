@@ -37,8 +37,7 @@ FLAGS=(--heartbeat-ms "$(ms 10)" --election-timeout-ms "$(ms 500)" --max-clock-s
 
 # stretched SCENARIO: the scenario file with every "at" time multiplied by K.
 stretched() {
-    awk -v k="$K" '$1 == "at" && $2 ~ /s$/ && $2 !~ /ms$/ { t = $2; sub(/s$/, "", t); $2 = sprintf("%.6fs", t * k) } { print }' \
-        "$SCENARIOS/$1"
+    stretch_scenario "$K" "$SCENARIOS/$1"
 }
 
 # experiment NAME SCENARIO L [runner flags...]: one run, history in $RUN/NAME.jsonl.
