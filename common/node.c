@@ -1,6 +1,7 @@
 #include "node.h"
 
 #include "clock.h"
+#include "forwarded.h"
 #include "loop.h"
 #include "proto.h"
 #include "readindex.h"
@@ -32,6 +33,10 @@
 #define NODE_DEFAULT_MAX_INFLIGHT 10000
 /* While requests wait for a leader, how often to look for one. */
 #define NODE_LEADER_RETRY_US 10000
+/* How long the leader remembers its answer to a forward, in request timeouts: a
+ * duplicate delivered later than this after the answer is dropped unanswered (its
+ * forwarder gave up on it long before). See common/forwarded.h. */
+#define NODE_FORWARD_MEMORY_TIMEOUTS 10
 /* Messages that arrive before init are held, up to this many. */
 #define NODE_PRE_INIT_BUFFER 1024
 
@@ -58,7 +63,11 @@ static struct {
     struct kv *kv;
     struct node_list all;              /* every live request, by arrival (= by deadline) */
     struct node_list waits[NODE_WAIT_STAGE + 1];
+    /* This life of the process: a random id, so a reply meant for an earlier life (whose
+     * forward ids started at 0 too) is never taken for one of ours. */
+    int64_t incarnation;
     int64_t next_forward_id;
+    struct forwarded *forwarded; /* what peers forwarded to us, by (peer, life, id) */
     int last_apply_result; /* kv_apply's result for the latest applied entry */
     /* Client envelopes waiting for their turn (see NODE_CLIENT_LINES_PER_TURN). */
     cJSON **client_queue;
@@ -257,15 +266,30 @@ static void node_request_free(struct node_request *req)
 
 /* ---- replies ---- */
 
+/* Takes ownership of reply. The incarnation is echoed so the forwarder can tell an
+ * answer meant for an earlier life of itself. */
+static void node_send_forward_res(struct forwarded_key key, cJSON *reply)
+{
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddStringToObject(res, "type", "forward_res");
+    cJSON_AddNumberToObject(res, "forward_id", (double)key.forward_id);
+    cJSON_AddNumberToObject(res, "incarnation", (double)key.incarnation);
+    cJSON_AddItemToObject(res, "reply", reply);
+    proto_send(node.self_id, node.ids[key.peer], -1, res);
+}
+
+static struct forwarded_key node_forward_key(const struct node_request *req)
+{
+    return (struct forwarded_key){
+        .peer = req->from_peer, .incarnation = req->forward_incarnation, .forward_id = req->forward_id};
+}
+
 void node_reply(struct node_request *req, cJSON *body)
 {
     if (req->from_peer >= 0) {
         /* The peer that forwarded it relays this to its client. */
-        cJSON *res = cJSON_CreateObject();
-        cJSON_AddStringToObject(res, "type", "forward_res");
-        cJSON_AddNumberToObject(res, "forward_id", (double)req->forward_id);
-        cJSON_AddItemToObject(res, "reply", body);
-        proto_send(node.self_id, node.ids[req->from_peer], -1, res);
+        forwarded_answer(node.forwarded, node_forward_key(req), body, clock_now_us());
+        node_send_forward_res(node_forward_key(req), body);
     } else if (req->client_msg_id >= 0) {
         proto_send(node.self_id, req->client, req->client_msg_id, body);
     } else {
@@ -348,6 +372,7 @@ static void node_send_forward(struct node_request *req, int leader)
     cJSON *msg = cJSON_CreateObject();
     cJSON_AddStringToObject(msg, "type", "forward");
     cJSON_AddNumberToObject(msg, "forward_id", (double)req->forward_id);
+    cJSON_AddNumberToObject(msg, "incarnation", (double)node.incarnation);
     cJSON_AddItemReferenceToObject(msg, "request", req->body);
     proto_send(node.self_id, node.ids[leader], -1, msg);
     node_wait_on(req, NODE_WAIT_FORWARD);
@@ -395,9 +420,16 @@ static void node_retry_leaderless(void)
 static void node_on_forward_res(const cJSON *body)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "forward_id");
+    const cJSON *incarnation = cJSON_GetObjectItemCaseSensitive(body, "incarnation");
     const cJSON *reply = cJSON_GetObjectItemCaseSensitive(body, "reply");
-    if (!cJSON_IsNumber(id) || !cJSON_IsObject(reply)) {
-        trace_warn("forward_res without forward_id or reply; ignored");
+    if (!cJSON_IsNumber(id) || !cJSON_IsNumber(incarnation) || !cJSON_IsObject(reply)) {
+        trace_warn("forward_res without forward_id, incarnation or reply; ignored");
+        return;
+    }
+    if (incarnation->valuedouble != (double)node.incarnation) {
+        /* Forwarded by an earlier life of this process: its client went with it, and the
+         * same id now names another request of ours. */
+        trace_event("forward_res for an earlier life of %s -> dropped", node.self_id);
         return;
     }
     for (struct node_request *req = node.waits[NODE_WAIT_FORWARD].head; req; req = req->wait_next) {
@@ -832,6 +864,33 @@ static void node_handle_init(const cJSON *envelope)
     loop_wake_timers();
 }
 
+/* A forward delivered twice is served once (§6.3's sessions, with the forwarder's
+ * life as the session): a copy of one still being served is dropped, since its one
+ * answer will go out; a copy of one answered gets that answer again. */
+static bool node_forward_first_copy(struct forwarded_key key, int64_t now_us)
+{
+    const cJSON *answer = NULL;
+    switch (forwarded_arrive(node.forwarded, key, now_us, &answer)) {
+    case FORWARDED_NEW:
+        return true;
+    case FORWARDED_IN_PROGRESS:
+        trace_event("forward %lld from %s again while serving it -> dropped",
+                    (long long)key.forward_id, node.ids[key.peer]);
+        return false;
+    case FORWARDED_ANSWERED: {
+        trace_event("forward %lld from %s again -> its answer again", (long long)key.forward_id,
+                    node.ids[key.peer]);
+        node_send_forward_res(key, cJSON_Duplicate(answer, true));
+        return false;
+    }
+    case FORWARDED_FORGOTTEN:
+        trace_warn("forward %lld from %s arrived after its answer was forgotten -> dropped",
+                   (long long)key.forward_id, node.ids[key.peer]);
+        return false;
+    }
+    return false;
+}
+
 static void node_handle_peer(int peer, const cJSON *body)
 {
     const char *type = cJSON_GetObjectItemCaseSensitive(body, "type")->valuestring;
@@ -840,16 +899,19 @@ static void node_handle_peer(int peer, const cJSON *body)
         raft_receive(node.raft, peer, body, now_us);
     } else if (strcmp(type, "forward") == 0) {
         const cJSON *request = cJSON_GetObjectItemCaseSensitive(body, "request");
-        int64_t forward_id;
+        struct forwarded_key key = {.peer = peer};
         char why[128];
-        if (proto_get_nonneg_int(body, "forward_id", &forward_id, why, sizeof why) != PROTO_OK ||
+        if (proto_get_nonneg_int(body, "forward_id", &key.forward_id, why, sizeof why) != PROTO_OK ||
+            proto_get_nonneg_int(body, "incarnation", &key.incarnation, why, sizeof why) != PROTO_OK ||
             !cJSON_IsObject(request) || !node_has_type(request)) {
             trace_warn("forward from %s is malformed; ignored", node.ids[peer]);
             return;
         }
+        if (!node_forward_first_copy(key, now_us)) return;
         struct node_request *req =
             node_request_new(cJSON_Duplicate(request, true), node.ids[peer], peer, now_us);
-        req->forward_id = forward_id;
+        req->forward_id = key.forward_id;
+        req->forward_incarnation = key.incarnation;
         if (node.live_requests > node.flags.max_inflight) {
             node_reply_error(req, PROTO_TEMPORARILY_UNAVAILABLE,
                              "overloaded: %lld requests already in flight at %s "
@@ -1147,6 +1209,7 @@ static void node_free_all(void)
 {
     raft_free(node.raft);
     kv_free(node.kv);
+    forwarded_free(node.forwarded);
     for (int i = 0; i < node.n; i++) free(node.ids[i]);
     free(node.ids);
     free(node.self_id);
@@ -1161,6 +1224,8 @@ int node_main(int argc, char **argv, const struct node_stage *stage)
     node.stage = stage;
     if (node_parse_flags(argc, argv)) return 2;
     if (clock_init()) return 2;
+    node.incarnation = (int64_t)clock_unique_id();
+    node.forwarded = forwarded_new(NODE_FORWARD_MEMORY_TIMEOUTS * node_request_timeout_us());
     if (node.flags.data_dir) {
         /* Before init, so a corrupt log stops the node before it says anything. */
         node.storage = storage_open(node.flags.data_dir, &node.recovered);

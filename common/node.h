@@ -42,6 +42,7 @@ struct node_request {
     int64_t client_msg_id;                      /* -1: the client wants no reply */
     int from_peer;                              /* >= 0: a peer forwarded it to us */
     int64_t forward_id;                         /* that peer's id for it, or ours when we forward */
+    int64_t forward_incarnation;                /* the life of the peer that forwarded it */
     int64_t received_us, deadline_us;
     enum node_wait wait;
     bool may_have_effect; /* appended or handed on: a timeout is then indefinite */

@@ -10,3 +10,11 @@ $(BUILD)/raft-test: $(UNIT_OBJ) $(BUILD)/obj/common/raft.o $(BUILD)/obj/common/t
 		$(BUILD)/obj/common/clock.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# common/forwarded: the leader's memory of forwarded requests (no Raft, no I/O).
+TOOLS += $(BUILD)/forwarded-test
+
+$(BUILD)/forwarded-test: $(call obj,checks/unit/forwarded_test.c checks/unit/tap.c) \
+		$(BUILD)/obj/common/forwarded.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
