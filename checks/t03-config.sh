@@ -108,7 +108,7 @@ test_expect_success 'overflowed config list: the leader does not grant the lease
     for i in $(seq 64); do entries="$entries,$(config_entry 2000 2000 100)"; done
     ack() { # ack MATCH_INDEX: n3 acknowledges every round up to 60 in term 2
         for r in $(seq 60); do
-            client_line n1 "{\"type\":\"raft_append_res\",\"term\":2,\"success\":true,\"match_index\":$1,\"conflict_index\":0,\"prev_log_index\":$1,\"round\":$r}" n3
+            client_line n1 "{\"type\":\"raft_append_res\",\"term\":2,\"success\":true,\"match_index\":$1,\"conflict_index\":0,\"prev_log_index\":$1,\"round\":$r,\"incarnation\":7}" n3
         done
     }
     { init_line n1 n1,n2,n3
@@ -125,7 +125,7 @@ test_expect_success 'overflowed config list: the leader does not grant the lease
       ack 67
       pause 0.8
       client_line n1 "{\"type\":\"lease_read\",\"msg_id\":2,\"key\":\"x\"}"
-    } | READPATH_PIN_ELECTION_TIMEOUT=1 node_pipe -v
+    } | READPATH_PIN_ELECTION_TIMEOUT=1 READPATH_INCARNATION=7 node_pipe -v
     grep "more than 64 lease configs in flight" err
     grep "won election with 2 of 3 votes -> leader of term 2, no-op at 67" err
     grep -q "\"leader_commit\":67" out

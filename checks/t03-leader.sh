@@ -40,7 +40,10 @@ test_expect_success 'no lease before the no-op applies; dropped at once on a hig
     answered() { jq -se --argjson id "$1" "any(.[]; .body.in_reply_to == \$id)" out >/dev/null; }
     round() { jq -r .body.round last; }
     ack() { # ack ROUND MATCH SUCCESS: n2 answers the append of ROUND
-        peer n2 "{\"type\":\"raft_append_res\",\"term\":1,\"success\":$3,\"match_index\":$2,\"conflict_index\":0,\"prev_log_index\":0,\"round\":$1}"
+        # An ack echoes the round and the incarnation (this life of n1) of the append.
+        local life
+        life=$(jq -s "[.[] | select(.dest == \"n2\" and .body.type == \"raft_append\") | .body.incarnation][0]" out)
+        peer n2 "{\"type\":\"raft_append_res\",\"term\":1,\"success\":$3,\"match_index\":$2,\"conflict_index\":0,\"prev_log_index\":0,\"round\":$1,\"incarnation\":$life}"
     }
     probe=100
     # confirm ID MATCH: n2 acknowledges the newest round until request ID is answered

@@ -822,6 +822,7 @@ static void node_handle_init(const cJSON *envelope)
         .election_timeout_us = node.flags.election_timeout_ms * 1000,
         .max_entries_per_append = 64,
         .without_check_quorum = node_unsafe_test_switch("READPATH_UNSAFE_NO_CHECK_QUORUM"),
+        .incarnation = node.incarnation,
     };
     struct raft_callbacks callbacks = {
         .send = node_raft_send,
@@ -1205,6 +1206,16 @@ static int node_parse_flags(int argc, char **argv)
     return 0;
 }
 
+/* READPATH_INCARNATION=N (tests only) pins this life's id, so a suite that plays the
+ * followers of a node from a script can echo it without reading the node's output. Two
+ * lives that share one are no longer told apart: never set it for a restart. */
+static int64_t node_draw_incarnation(void)
+{
+    const char *pinned = getenv("READPATH_INCARNATION");
+    if (pinned && *pinned) return strtoll(pinned, NULL, 10);
+    return (int64_t)clock_unique_id();
+}
+
 static void node_free_all(void)
 {
     raft_free(node.raft);
@@ -1224,7 +1235,7 @@ int node_main(int argc, char **argv, const struct node_stage *stage)
     node.stage = stage;
     if (node_parse_flags(argc, argv)) return 2;
     if (clock_init()) return 2;
-    node.incarnation = (int64_t)clock_unique_id();
+    node.incarnation = node_draw_incarnation();
     node.forwarded = forwarded_new(NODE_FORWARD_MEMORY_TIMEOUTS * node_request_timeout_us());
     if (node.flags.data_dir) {
         /* Before init, so a corrupt log stops the node before it says anything. */

@@ -305,6 +305,7 @@ static void raft_send_append(struct raft *r, int peer)
     cJSON_AddNumberToObject(body, "prev_log_term", (double)raft_term_at(r, prev));
     cJSON_AddNumberToObject(body, "leader_commit", (double)r->commit_index);
     cJSON_AddNumberToObject(body, "round", (double)r->round);
+    cJSON_AddNumberToObject(body, "incarnation", (double)r->config.incarnation);
     cJSON *entries = cJSON_AddArrayToObject(body, "entries");
     for (int64_t i = prev + 1; i <= prev + count; i++) {
         cJSON *entry = cJSON_CreateObject();
@@ -504,9 +505,11 @@ static void raft_on_vote_res(struct raft *r, int from, const cJSON *body, int64_
 }
 
 /* A reply echoes the prev_log_index of the append it answers, so the leader can tell a
- * current reject from one that predates a success (see raft_on_append_res). */
+ * current reject from one that predates a success (see raft_on_append_res), and its
+ * round and incarnation, which name the round it acknowledges. */
 static void raft_reply_append(struct raft *r, int to, bool success, int64_t match_index,
-                              int64_t conflict_index, int64_t prev, int64_t round, int64_t now_us)
+                              int64_t conflict_index, int64_t prev, int64_t round,
+                              const cJSON *incarnation, int64_t now_us)
 {
     cJSON *res = raft_message("raft_append_res", r->term);
     cJSON_AddBoolToObject(res, "success", success);
@@ -514,6 +517,8 @@ static void raft_reply_append(struct raft *r, int to, bool success, int64_t matc
     cJSON_AddNumberToObject(res, "conflict_index", (double)conflict_index);
     cJSON_AddNumberToObject(res, "prev_log_index", (double)prev);
     cJSON_AddNumberToObject(res, "round", round);
+    if (cJSON_IsNumber(incarnation))
+        cJSON_AddNumberToObject(res, "incarnation", incarnation->valuedouble);
     if (r->cb.append_res_extend) r->cb.append_res_extend(r->cb.ctx, res, now_us);
     r->cb.send(r->cb.ctx, to, res);
 }
@@ -526,6 +531,7 @@ static void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t 
     int64_t prev_term = raft_int(body, "prev_log_term", &ok);
     int64_t leader_commit = raft_int(body, "leader_commit", &ok);
     int64_t round = raft_int(body, "round", &ok);
+    const cJSON *incarnation = cJSON_GetObjectItemCaseSensitive(body, "incarnation");
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(body, "entries");
     if (!ok || !cJSON_IsArray(entries) || prev < 0) {
         trace_warn("raft_append from peer %d is malformed; ignored", from);
@@ -533,7 +539,7 @@ static void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t 
     }
     if (term < r->term) {
         /* A deposed leader: the reply's term tells it so. */
-        raft_reply_append(r, from, false, 0, 0, prev, round, now_us);
+        raft_reply_append(r, from, false, 0, 0, prev, round, incarnation, now_us);
         return;
     }
     if (r->role == RAFT_LEADER && term == r->term) {
@@ -549,7 +555,7 @@ static void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t 
     if (r->cb.append_seen) r->cb.append_seen(r->cb.ctx, from, body, now_us);
 
     if (prev > r->last_index) {
-        raft_reply_append(r, from, false, 0, r->last_index + 1, prev, round, now_us);
+        raft_reply_append(r, from, false, 0, r->last_index + 1, prev, round, incarnation, now_us);
         return;
     }
     if (raft_term_at(r, prev) != prev_term) {
@@ -557,7 +563,7 @@ static void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t 
         int64_t conflict = prev;
         int64_t bad_term = raft_term_at(r, prev);
         while (conflict - 1 > r->commit_index && raft_term_at(r, conflict - 1) == bad_term) conflict--;
-        raft_reply_append(r, from, false, 0, conflict, prev, round, now_us);
+        raft_reply_append(r, from, false, 0, conflict, prev, round, incarnation, now_us);
         return;
     }
     int64_t index = prev;
@@ -594,7 +600,7 @@ static void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t 
         r->commit_index = proven_commit;
         raft_apply_committed(r);
     }
-    raft_reply_append(r, from, true, index, 0, prev, round, now_us);
+    raft_reply_append(r, from, true, index, 0, prev, round, incarnation, now_us);
 }
 
 /* Is this reject about the follower's log as it is now? A reject of an append at
@@ -626,6 +632,11 @@ static void raft_on_append_res(struct raft *r, int from, const cJSON *body, int6
         return;
     }
     if (r->role != RAFT_LEADER || term != r->term) return;
+    bool this_life = true;
+    if (raft_int(body, "incarnation", &this_life) != r->config.incarnation || !this_life) {
+        trace_event("append reply from peer %d names another life of this leader -> ignored", from);
+        return;
+    }
 
     r->last_ack_us[from] = now_us;
     if (round > 0 && (uint64_t)round > r->acked_round[from] && (uint64_t)round <= r->round)
@@ -784,7 +795,17 @@ int64_t raft_election_timeout_us(const struct raft *r)
 }
 void raft_set_election_timeout_us(struct raft *r, int64_t election_timeout_us)
 {
+    bool grown = election_timeout_us > r->config.election_timeout_us;
     r->config.election_timeout_us = election_timeout_us;
+    /* A window that grows binds this node's own campaign too, not only the votes it
+     * refuses: a leader's lease (stage 03) counts on nobody being elected within the
+     * window of their last contact with it, and a timer drawn from the old, shorter
+     * window would start an election inside the new one (as a restarted node adopting
+     * a longer configured window did). */
+    if (grown && r->role != RAFT_LEADER) {
+        int64_t due_us = r->leader_contact_us + raft_random_election_timeout(r);
+        if (due_us > r->election_due_us) r->election_due_us = due_us;
+    }
 }
 
 const char *raft_role_name(enum raft_role role)

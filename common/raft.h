@@ -16,8 +16,9 @@
  *   §3.5 log replication, batched (one append per peer per event-loop turn) and
  *          pipelined (next_index advances optimistically);
  *   §6.4 a no-op entry at the start of each term, and heartbeat *rounds*: every
- *          broadcast carries a round id that acks echo, so a read path can learn that a
- *          majority still followed this leader after a given moment.
+ *          broadcast carries a round id (with the term and this process's incarnation)
+ *          that acks echo, so a read path can learn that a majority still followed this
+ *          leader after a given moment.
  * §3.8 persistence is the driver's business: the core reports every change to term,
  * vote and log through the persist_* callbacks (node.c writes them to common/storage,
  * the unit simulator keeps them in memory), and raft_restore loads them back. The
@@ -43,6 +44,10 @@ struct raft_config {
     int64_t heartbeat_us;
     int64_t election_timeout_us; /* the minimum; timeouts are drawn from [min, 1.5*min) */
     int max_entries_per_append;
+    /* This life of the process (a random id drawn at start): every append carries it and
+     * an ack counts only if it echoes it, so an ack addressed to an earlier life of this
+     * leader can never confirm a round of this one (round ids restart at 0 each life). */
+    int64_t incarnation;
     /* Test-only (stage 01's negative control): a leader that never steps down for lack
      * of a majority, as etcd's raft library behaves unless CheckQuorum is enabled. */
     bool without_check_quorum;
@@ -128,6 +133,9 @@ uint64_t raft_confirmed_round(const struct raft *r); /* the latest a majority ac
 int64_t raft_match_index(const struct raft *r, int peer);
 uint64_t raft_acked_round(const struct raft *r, int peer);
 int64_t raft_election_timeout_us(const struct raft *r);
+/* Changes the minimum election timeout, which is also the stickiness window. When it
+ * grows, a node that is not leader also puts its own next campaign off to at least its
+ * last leader contact (or restart) plus a timeout drawn from the new window. */
 void raft_set_election_timeout_us(struct raft *r, int64_t election_timeout_us);
 const char *raft_role_name(enum raft_role role);
 

@@ -72,6 +72,39 @@ static void test_restart_refuses_votes(void)
     sim_free(s);
 }
 
+/* A node whose window (minimum election timeout) grows after it restarts, as stage 03's
+ * does when its recovered log holds a longer lease config, must not campaign before its
+ * last leader contact (the restart) plus the new window: a leader's lease may count on
+ * that window. Raising the stored value alone left the timer drawn from the old one. It
+ * hears no one, and what it sends waits, held, where the test counts it. */
+static void test_grown_window_moves_campaign(void)
+{
+    int leader;
+    struct sim *s = unit_cluster(3, 11, &leader);
+    if (!tap_ok(s != NULL, "durable: a 3-node cluster elects a leader")) return;
+    int follower = (leader + 1) % 3, other = (leader + 2) % 3;
+    for (int k = 0; k < 3; k++) sim_propose(s, leader);
+    sim_run_until(s, s->now_us + 5 * UNIT_HEARTBEAT_US);
+    for (int i = 0; i < 3; i++) {
+        sim_cut(s, i, follower, true);
+        if (i != follower) sim_hold(s, follower, i, true);
+    }
+    sim_restart(s, follower);
+    int64_t restart_us = s->now_us;
+    int64_t window_us = 10 * UNIT_ELECTION_US;
+    raft_set_election_timeout_us(s->nodes[follower].raft, window_us);
+    sim_run_until(s, restart_us + window_us - 1 * MS);
+    size_t early = sim_count(s, follower, leader, "raft_vote", NULL) +
+                   sim_count(s, follower, other, "raft_vote", NULL);
+    sim_run_until(s, restart_us + window_us * 3 / 2 + 1 * MS);
+    size_t late = sim_count(s, follower, leader, "raft_vote", NULL);
+    tap_ok(early == 0 && late > 0,
+           "durable: a window grown to %d ms after a restart holds its own campaign back until "
+           "restart + window (vote requests before: %zu, by 1.5 windows: %zu)",
+           (int)(window_us / MS), early, late);
+    sim_free(s);
+}
+
 /* A vote is a promise for the whole term. Node 2 votes for node 0, crashes and comes
  * back: asked by node 1 in the same term, it must refuse. The negative control runs the
  * same with a disk that never records votes: node 2 then votes twice in one term, so
@@ -154,6 +187,7 @@ static void test_restart_chaos(int n)
 void test_durable(void)
 {
     test_restart_refuses_votes();
+    test_grown_window_moves_campaign();
     test_vote_survives_restart();
     test_restart_chaos(3);
     test_restart_chaos(5);

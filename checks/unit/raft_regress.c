@@ -71,13 +71,16 @@ static void test_commit_never_decreases(void)
     sim_free(s);
 }
 
-static cJSON *ack_message(int64_t term, uint64_t round)
+/* Acks and rejects by hand are addressed to the leader's current life (its incarnation,
+ * which the simulator numbers by starts), as a follower's echo would be. */
+static cJSON *ack_message(int64_t term, uint64_t round, int64_t incarnation)
 {
     cJSON *ack = unit_message("raft_append_res", term);
     cJSON_AddBoolToObject(ack, "success", true);
     cJSON_AddNumberToObject(ack, "match_index", 0);
     cJSON_AddNumberToObject(ack, "conflict_index", 0);
     cJSON_AddNumberToObject(ack, "round", (double)round);
+    cJSON_AddNumberToObject(ack, "incarnation", (double)incarnation);
     return ack;
 }
 
@@ -101,7 +104,7 @@ static void test_forgotten_round(void)
     for (int i = 0; i < 10; i++)
         sim_propose(s, leader);
     size_t mark = s->rounds_len;
-    inject_and_free(s, follower, leader, ack_message(term, recent));
+    inject_and_free(s, follower, leader, ack_message(term, recent, s->nodes[leader].lives));
     const struct sim_round *rep = s->rounds_len > mark ? &s->rounds[s->rounds_len - 1] : NULL;
     tap_ok(rep && rep->round == recent && rep->sent_us == recent_us && rep->commit_index >= 0,
            "regression control: a round 10 rounds old is confirmed with its own send time");
@@ -113,7 +116,7 @@ static void test_forgotten_round(void)
     for (int i = 0; i < 1100; i++)
         sim_propose(s, leader);
     mark = s->rounds_len;
-    inject_and_free(s, follower, leader, ack_message(term, old));
+    inject_and_free(s, follower, leader, ack_message(term, old, s->nodes[leader].lives));
     rep = s->rounds_len > mark ? &s->rounds[s->rounds_len - 1] : NULL;
     tap_diag("round %" PRIu64 " confirmed with %" PRIu64
              " newer rounds sent: reported round %" PRIu64 ", sent_us %" PRId64
@@ -167,7 +170,7 @@ static void test_huge_terms(void)
         cJSON *append = append_message(0, 0, 0, 0, 0, 0);
         cJSON_ReplaceItemInObjectCaseSensitive(append, "term", cJSON_CreateNumber(huge_terms[k]));
         inject_and_free(s, 0, 1, append);
-        cJSON *res = ack_message(0, 0);
+        cJSON *res = ack_message(0, 0, s->nodes[1].lives);
         cJSON_ReplaceItemInObjectCaseSensitive(res, "term", cJSON_CreateNumber(huge_terms[k]));
         inject_and_free(s, 2, 1, res);
         tap_diag("after a vote, an append and an append reply of term %.17g: term %" PRId64
@@ -214,7 +217,8 @@ static size_t queued_appends(struct sim *s, int from, int to, size_t *with_entri
 }
 
 /* A reject as a follower sends it, answering the append at prev_log_index. */
-static cJSON *reject_message(int64_t term, int64_t conflict_index, int64_t prev_log_index)
+static cJSON *reject_message(int64_t term, int64_t conflict_index, int64_t prev_log_index,
+                             int64_t incarnation)
 {
     cJSON *res = unit_message("raft_append_res", term);
     cJSON_AddBoolToObject(res, "success", false);
@@ -222,6 +226,7 @@ static cJSON *reject_message(int64_t term, int64_t conflict_index, int64_t prev_
     cJSON_AddNumberToObject(res, "conflict_index", (double)conflict_index);
     cJSON_AddNumberToObject(res, "prev_log_index", (double)prev_log_index);
     cJSON_AddNumberToObject(res, "round", 0);
+    cJSON_AddNumberToObject(res, "incarnation", (double)incarnation);
     return res;
 }
 
@@ -251,8 +256,8 @@ static void test_stale_reject(void)
 
     /* Rejects from long ago (of appends at prevs the follower has since matched past)
      * arrive now. */
-    inject_and_free(s, follower, leader, reject_message(term, 1, 0));
-    inject_and_free(s, follower, leader, reject_message(term, matched, matched));
+    inject_and_free(s, follower, leader, reject_message(term, 1, 0, s->nodes[leader].lives));
+    inject_and_free(s, follower, leader, reject_message(term, matched, matched, s->nodes[leader].lives));
     size_t after = queued_appends(s, leader, follower, &with_entries, &first_prev);
     tap_diag("follower %d matched %" PRId64 ", leader last %" PRId64 "; appends queued to it: %zu "
              "before two stale rejects (conflict 1 and %" PRId64 "), %zu after",
@@ -264,7 +269,7 @@ static void test_stale_reject(void)
     /* Control: a reject the follower could really send now (it lacks matched + 1) does
      * rewind, and the entries from there go out again. */
     inject_and_free(s, follower, leader,
-                    reject_message(term, matched + 1, raft_last_index(r)));
+                    reject_message(term, matched + 1, raft_last_index(r), s->nodes[leader].lives));
     after = queued_appends(s, leader, follower, &with_entries, &first_prev);
     tap_diag("after a fresh reject (conflict %" PRId64 "): %zu appends queued, %zu with entries, "
              "the lowest prev_log_index %" PRId64,

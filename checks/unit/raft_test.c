@@ -737,6 +737,7 @@ static void test_rounds(void)
     cJSON_AddNumberToObject(ack, "match_index", 0);
     cJSON_AddNumberToObject(ack, "conflict_index", 0);
     cJSON_AddNumberToObject(ack, "round", (double)r5);
+    cJSON_AddNumberToObject(ack, "incarnation", (double)s->nodes[leader].lives);
     sim_inject(s, a, leader, ack);
     sim_inject(s, b, leader, ack);
     bool stale_confirmed = s->rounds_len != mark || raft_confirmed_round(r) >= r5;
@@ -749,6 +750,25 @@ static void test_rounds(void)
     tap_ok(!stale_confirmed && rep && rep->round == r5 && rep->term == term,
            "rounds: acks of a previous term never confirm a round (the same ack in the current "
            "term does)");
+
+    /* The same for another life of this leader: round ids restart at 0 in every life, so
+     * an ack echoing the right term and round but an earlier incarnation is not for us. */
+    int64_t t6;
+    uint64_t r6 = new_round(s, leader, &t6);
+    mark = s->rounds_len;
+    cJSON_ReplaceItemInObjectCaseSensitive(ack, "round", cJSON_CreateNumber((double)r6));
+    cJSON_ReplaceItemInObjectCaseSensitive(ack, "incarnation",
+                                           cJSON_CreateNumber((double)s->nodes[leader].lives + 1));
+    sim_inject(s, a, leader, ack);
+    sim_inject(s, b, leader, ack);
+    bool other_life_confirmed = s->rounds_len != mark || raft_confirmed_round(r) >= r6;
+    cJSON_ReplaceItemInObjectCaseSensitive(ack, "incarnation",
+                                           cJSON_CreateNumber((double)s->nodes[leader].lives));
+    sim_inject(s, a, leader, ack);
+    rep = round_report(s, mark);
+    tap_ok(!other_life_confirmed && rep && rep->round == r6,
+           "rounds: acks addressed to another life of the leader never confirm a round (the same "
+           "ack echoing its own incarnation does)");
     cJSON_Delete(ack);
     tap_ok(!s->failed, "rounds: no safety violation along the way%s%s", s->failed ? ": " : "",
            s->failed ? s->failure : "");

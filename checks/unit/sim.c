@@ -297,7 +297,10 @@ static struct raft *sim_start_node(struct sim *s, struct sim_node *node)
                                 .persist_append = sim_persist_append,
                                 .persist_truncate = sim_persist_truncate};
     sim_drawing = s;
-    return raft_new(node->id, s->n, &s->config, &cb, sim_draw, s->now_us);
+    /* Each start is a new life, as each run of a process draws a new incarnation. */
+    struct raft_config config = s->config;
+    config.incarnation = ++node->lives;
+    return raft_new(node->id, s->n, &config, &cb, sim_draw, s->now_us);
 }
 
 void sim_restart(struct sim *s, int i)

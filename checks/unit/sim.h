@@ -31,6 +31,7 @@ struct sim;
 struct sim_node {
     struct sim *sim;
     int id;
+    int64_t lives; /* starts so far; the current one is the core's incarnation */
     struct raft *raft;
     int64_t tick_due_us;
     /* What this node applied, index i at [i - 1]: entry term and command id (0: no-op). */
