@@ -82,4 +82,25 @@ test_expect_success 'the incarnation a follower stamps survives JSON printing ex
     done
 '
 
+test_expect_success '--help names --max-clock-drift-pct and its default, 10' '
+    timeout "$(scaled 5)" "$NODE_BIN" --help </dev/null >help
+    grep -E -- "--max-clock-drift-pct .*\(default 10\)" help
+'
+
+test_expect_success '--max-clock-drift-pct 100 exits 2 before init, saying why; 0 and 99 run' '
+    status=0
+    init_line n1 n1 | timeout "$(scaled 5)" "$NODE_BIN" --max-clock-drift-pct 100 >out 2>err || status=$?
+    cat err
+    test "$status" -eq 2
+    grep -q -- "--max-clock-drift-pct must be below 100" err
+    test ! -s out
+    for pct in 0 99; do
+        { init_line n1 n1
+          client_line n1 "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":1}"
+          client_line n1 "{\"type\":\"follower_read\",\"msg_id\":3,\"key\":\"x\",\"max_staleness_ms\":5000}"
+        } | node_pipe --max-clock-drift-pct $pct
+        json_subset "{\"body\":{\"type\":\"follower_read_ok\",\"in_reply_to\":3,\"value\":1}}" out
+    done
+'
+
 test_done

@@ -1203,6 +1203,11 @@ static int node_parse_flags(int argc, char **argv)
                 argv[0]);
         return -1;
     }
+    const char *unusable = node.stage->check_flags ? node.stage->check_flags() : NULL;
+    if (unusable) {
+        fprintf(stderr, "%s: %s\n", argv[0], unusable);
+        return -1;
+    }
     return 0;
 }
 

@@ -96,6 +96,9 @@ struct node_stage {
     const char *summary; /* one line for --help */
     const struct node_flag *flags;
     int flag_count;
+    /* Once the flags are parsed: NULL if the stage can run with them, else why not (the
+     * node prints it and exits 2, like any bad flag). May be NULL. */
+    const char *(*check_flags)(void);
     const struct node_handler *handlers;
     int handler_count;
     const struct node_plugin *const *plugins;

@@ -9,8 +9,12 @@
  *     value's write completed had itself completed before invoke_time - actual_staleness.
  *     At that horizon the returned value was already overwritten, so the state served is
  *     older than claimed. The node takes its bound after the request arrives, so an honest
- *     node is never flagged. A node run with clock_rate r measures time r times too fast, so
- *     its actual_staleness_ms means actual_staleness_ms / r of real time.
+ *     node is never flagged.
+ * The horizon is in real time, on the runner's clock (time_us), because the claim is a
+ * bound in real time whatever the serving node's clock does. A node run with an injected
+ * clock_rate gets no allowance here: it must make its own (stage 01's
+ * --max-clock-drift-pct), and a slow clock that reports what it measured under-reports and
+ * is flagged. The history's clock_rate is only printed.
  * A read that failed with error 20 (key absent) carries no reply fields in the runner's
  * history; it is held to max_staleness_ms, the bound it asked for, which an honest node's
  * actual staleness never exceeds. Also flagged, as a sanity check: a value that no write could have produced before the read
@@ -129,7 +133,7 @@ static int judge(staleness_report *r, const history *h, const history_op *read)
         add_anomaly(r, a);
         return 0;
     }
-    a.horizon_us = read->invoke_us - (int64_t)(a.bound_ms * 1000.0 / a.clock_rate);
+    a.horizon_us = read->invoke_us - (int64_t)(a.bound_ms * 1000.0);
     a.overwrite = overwrite_before(h, read->key_id, written_done_us, a.horizon_us);
     if (a.overwrite != NULL) {
         a.kind = MISSED_A_WRITE;
@@ -156,11 +160,12 @@ static void explain(const history *h, const staleness_anomaly *a)
         history_print_op(stdout, h, a->read);
         break;
     case MISSED_A_WRITE:
-        printf(", claiming to be fresh as of %" PRId64 " us = invoke %" PRId64 " us - %s %g ms"
-               " / clock_rate %g:\n",
+        printf(", claiming to be fresh as of %" PRId64 " us = invoke %" PRId64 " us - %s %g ms",
                a->horizon_us, a->read->invoke_us,
-               a->bound_is_actual ? "actual_staleness" : "max_staleness", a->bound_ms,
-               a->clock_rate);
+               a->bound_is_actual ? "actual_staleness" : "max_staleness", a->bound_ms);
+        if (a->clock_rate != 1)
+            printf(" (real time; the serving node's clock runs at rate %g)", a->clock_rate);
+        printf(":\n");
         history_print_op(stdout, h, a->read);
         if (a->read->outcome == HISTORY_OK)
             printf("  but by then this write, begun after every write of that value had "

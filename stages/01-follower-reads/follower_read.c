@@ -48,7 +48,36 @@ static struct {
     /* Negative control: "time since the last heartbeat" as the bound. */
     bool naive;
     int64_t last_leader_contact_us;
-} fr = {.fresh_as_of_us = INT64_MIN, .last_leader_contact_us = INT64_MIN};
+    /* a, in percent: this clock's rate is within 1 ± a of real time (the flag). */
+    int64_t max_clock_drift_pct;
+} fr = {
+    .fresh_as_of_us = INT64_MIN, .last_leader_contact_us = INT64_MIN, .max_clock_drift_pct = 10};
+
+const struct node_flag follower_read_flags[FOLLOWER_READ_FLAG_COUNT] = {
+    {"--max-clock-drift-pct",
+     "a, how far this node's clock rate may be from real time, in % "
+     "(0..99); staleness claims are divided by 1 - a",
+     &fr.max_clock_drift_pct},
+};
+
+const char *follower_read_check_flags(void)
+{
+    if (fr.max_clock_drift_pct < 100) return NULL;
+    return "--max-clock-drift-pct must be below 100: a clock that may run 100% slow may not "
+           "move at all, and then no staleness can be proven";
+}
+
+/* How stale, in real milliseconds rounded up, is state fresh as of a time that this
+ * node's clock measured `measured_us` ago? A clock whose rate ρ is at least 1 - a measures
+ * a real interval d as ρ·d >= (1 - a)·d, so d <= measured / (1 - a). (measured × (1 + a)
+ * is not enough: at ρ = 1 - a it gives (1 - a²)·d, less than d.) A fast clock only makes
+ * the claim looser. */
+static int64_t fr_real_staleness_ms(int64_t measured_us)
+{
+    /* A real millisecond is at least (1 - a) * 1000 us on this clock: 900 at a = 10%. */
+    int64_t measured_us_per_real_ms = (100 - fr.max_clock_drift_pct) * 10;
+    return (measured_us + measured_us_per_real_ms - 1) / measured_us_per_real_ms;
+}
 
 int64_t follower_read_fresh_as_of_us(void)
 {
@@ -256,8 +285,8 @@ static void fr_read_at_leader(struct node_request *req, const char *reason)
     node_forward(req);
 }
 
-/* Serves from local state if the proven bound is within the request's; the value is
- * read first and the clock after, so the reported bound covers the read. */
+/* Serves from local state if the proven bound, in real time, is within the request's;
+ * the value is read first and the clock after, so the reported bound covers the read. */
 static bool fr_try_local(struct node_request *req)
 {
     int64_t fresh_as_of_us = follower_read_fresh_as_of_us();
@@ -265,8 +294,7 @@ static bool fr_try_local(struct node_request *req)
     const cJSON *key = cJSON_GetObjectItemCaseSensitive(req->body, "key");
     const cJSON *value;
     int found = kv_read(node_kv(), key, &value);
-    int64_t now_us = clock_now_us();
-    int64_t staleness_ms = (now_us - fresh_as_of_us + 999) / 1000;
+    int64_t staleness_ms = fr_real_staleness_ms(clock_now_us() - fresh_as_of_us);
     if (staleness_ms > req->stage_value) return false;
     if (found != PROTO_OK) {
         node_reply_error(req, PROTO_KEY_DOES_NOT_EXIST, "key does not exist (as of %lld ms ago)",

@@ -11,6 +11,9 @@ int main(int argc, char **argv)
     static const struct node_stage stage = {
         .name = "01-follower-reads",
         .summary = "stage 00 + follower_read with a proven staleness bound",
+        .flags = follower_read_flags,
+        .flag_count = FOLLOWER_READ_FLAG_COUNT,
+        .check_flags = follower_read_check_flags,
         .handlers = handlers,
         .handler_count = 1,
         .plugins = plugins,

@@ -14,6 +14,9 @@ int main(int argc, char **argv)
     static const struct node_stage stage = {
         .name = "02-read-your-writes",
         .summary = "stage 01 + write_ok.commit_index and ryw_read with session tokens",
+        .flags = follower_read_flags,
+        .flag_count = FOLLOWER_READ_FLAG_COUNT,
+        .check_flags = follower_read_check_flags,
         .handlers = handlers,
         .handler_count = 2,
         .plugins = plugins,

@@ -18,12 +18,15 @@ int main(int argc, char **argv)
     };
     static const struct node_plugin *const plugins[] = {&follower_read_plugin, &ryw_read_plugin,
                                                         &lease_plugin};
-    static const struct node_stage stage = {
+    /* Stage 01's flag and the lease's. (Not static: the table copies them.) */
+    const struct node_flag flags[] = {follower_read_flags[0], lease_flags[0], lease_flags[1]};
+    const struct node_stage stage = {
         .name = "03-lease-reads",
         .summary = "stage 02 + lease_read (no round trip while the leader holds a lease) "
                    "and lease_read_config",
-        .flags = lease_flags,
-        .flag_count = LEASE_FLAG_COUNT,
+        .flags = flags,
+        .flag_count = FOLLOWER_READ_FLAG_COUNT + LEASE_FLAG_COUNT,
+        .check_flags = follower_read_check_flags,
         .handlers = handlers,
         .handler_count = 4,
         .plugins = plugins,
