@@ -54,6 +54,9 @@ struct node_request {
     int64_t stage_deadline_us;        /* a stage wait gives up at this time ... */
     node_serve_fn on_stage_deadline;  /* ... by calling this */
     const char *reason; /* why it was redirected; added to the relayed reply as "reason" */
+    /* Set for a request a peer forwarded: node_reply hands the answer to this, which
+     * sends it back to the forwarder, instead of writing it to a client. */
+    void (*relay)(struct node_request *req, cJSON *body);
     uint64_t visit_epoch; /* node.c's walks over stage waiters */
 };
 
@@ -149,10 +152,5 @@ void node_retry_stage_waiters(void);
 /* Answers a read from the local state machine with `<type>_ok {value}` or error 20;
  * extra fields are added by `extend` (may be NULL). */
 void node_reply_value(struct node_request *req, void (*extend)(struct node_request *, cJSON *));
-
-/* Internal to common/: readindex.c keeps its queue through these. */
-void node_wait_on(struct node_request *req, enum node_wait wait);
-struct node_request *node_first_waiting(enum node_wait wait);
-struct node_request *node_next_waiting(struct node_request *req);
 
 #endif

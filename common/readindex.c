@@ -1,10 +1,23 @@
 #include "readindex.h"
 
+#include "node_parts.h"
 #include "trace.h"
+
+static struct raft *readindex_raft;
+
+void readindex_start(struct raft *r)
+{
+    readindex_raft = r;
+}
+
+static bool readindex_leads(void)
+{
+    return raft_role(readindex_raft) == RAFT_LEADER;
+}
 
 void readindex_submit(struct node_request *req, node_serve_fn serve, int64_t now_us)
 {
-    if (!node_is_leader()) {
+    if (!readindex_leads()) {
         node_forward(req);
         return;
     }
@@ -44,8 +57,8 @@ void readindex_progress(int64_t now_us)
     running = true;
     do {
         again = false;
-        struct raft *r = node_raft();
-        if (!node_is_leader()) {
+        struct raft *r = readindex_raft;
+        if (!readindex_leads()) {
             struct node_request *req;
             while ((req = node_first_waiting(NODE_WAIT_READ_INDEX))) {
                 trace_event("lost leadership with a read waiting -> forward it");

@@ -15,6 +15,8 @@
 
 #include "node.h"
 
+/* The Raft core whose rounds and indexes reads wait on. */
+void readindex_start(struct raft *r);
 /* Queues a read at the leader; `serve` runs once it is safe to read local state.
  * If this node is not the leader the request is forwarded instead. */
 void readindex_submit(struct node_request *req, node_serve_fn serve, int64_t now_us);
