@@ -55,6 +55,7 @@ test_expect_success 'bad flags exit 2 with a message naming the problem' '
     expect_usage "unknown option" --bin "$NODE_BIN" --frobnicate
     expect_usage "unknown op" --bin "$NODE_BIN" --mix read=1,scan=2
     expect_usage "needs a weight" --bin "$NODE_BIN" --mix read
+    expect_usage "lease_read_config is not generated" --bin "$NODE_BIN" --mix read=1,lease_read_config=1
     expect_usage "n9" --bin "$NODE_BIN" --target n9
     expect_usage "unknown kind" --bin "$NODE_BIN" --nemesis meteor
     expect_usage "not a non-negative number" --bin "$NODE_BIN" --rate fast
@@ -83,6 +84,8 @@ test_expect_success 'scenario errors exit 2 with FILE:LINE and what is wrong' '
     expect_scenario_error "at 1s client c1 n1 write x" "usage: write KEY VALUE"
     expect_scenario_error "at 1s client x1 n1 read x" "not a client name"
     expect_scenario_error "at 1s client c1 n1 follower_read x soon" "max_staleness_ms"
+    expect_scenario_error "at 1s client c1 n1 lease_read_config 3000 5000" "usage: lease_read_config"
+    expect_scenario_error "at 1s client c1 n1 lease_read_config 3000 5000 -5" "max_clock_skew_ms .-5. is not a non-negative integer"
     expect_scenario_error "clock n2 fast" "clock rate"
     expect_scenario_error "clock leader 0.5" "roles are not known at start"
     expect_scenario_error "at 1s pause follower3" "not a node of this cluster"
@@ -131,6 +134,49 @@ test_expect_success 'scripted requests: a client sends its next op only after th
             (map(select(.process == 1 and .f == \"read\" and .type == \"invoke\"))[0].time_us)" h.jsonl
     json_subset "{\"process\":7,\"f\":\"cas\",\"value\":[5,\"six\"]}" h.jsonl
 '
+
+# A lease configuration is a client message of stage 03; the checkers must pass over it.
+LEASE_NODE=$READPATH_ROOT/${READPATH_BUILD:-build}/03-lease-reads/node
+if [ -x "$LEASE_NODE" ]; then
+    test_expect_success 'lease_read_config L E S: the request carries the three fields, the history the reply' '
+        cat >sc.txt <<-EOT
+	at 400ms client c1 leader lease_read_config 3000 5000 500
+	at 400ms client c2 leader write x 1
+	at 500ms client c1 n1 lease_read_config 5200 5000 500
+	at 600ms client c2 n2 read x
+	EOT
+        cluster --bin "$LEASE_NODE" --scenario sc.txt --history h.jsonl --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+        cat h.jsonl
+        history_valid h.jsonl
+        json_subsets h.jsonl \
+            "{\"process\":1,\"type\":\"invoke\",\"f\":\"lease_read_config\",\"lease_duration_ms\":3000,\"election_timeout_ms\":5000,\"max_clock_skew_ms\":500}" \
+            "{\"process\":1,\"type\":\"ok\",\"f\":\"lease_read_config\",\"lease_duration_ms\":3000,\"safe\":true,\"effective_lease_ms\":2500}" \
+            "{\"process\":1,\"type\":\"ok\",\"f\":\"lease_read_config\",\"lease_duration_ms\":5200,\"safe\":false,\"effective_lease_ms\":4700}"
+        jq -se "map(select(.f == \"lease_read_config\")) | all(has(\"key\") | not)" h.jsonl
+        jq -e ".ops.lease_read_config.ok == 2" s.json
+    '
+
+    test_expect_success 'every checker passes over lease_read_config ops and still judges the rest' '
+        cat >sc.txt <<-EOT
+	at 400ms client c1 leader lease_read_config 3000 5000 500
+	at 400ms client c2 leader write x 1
+	at 500ms client c2 leader read x
+	EOT
+        cluster --bin "$LEASE_NODE" --scenario sc.txt --history h.jsonl "${NODE_FLAGS[@]}" >out 2>err
+        for c in linearizable staleness ryw; do
+            "$READPATH_ROOT/${READPATH_BUILD:-build}/check-$c" h.jsonl
+        done
+        # The same history with the read turned stale must still be flagged.
+        jq -c "if .f == \"read\" and .type == \"ok\" then .value = 7 else . end" h.jsonl >stale.jsonl
+        status=0
+        "$READPATH_ROOT/${READPATH_BUILD:-build}/check-linearizable" stale.jsonl || status=$?
+        test "$status" -eq 1
+    '
+else
+    test_count=$((test_count + 2))
+    echo "ok $((test_count - 1)) # skip lease_read_config: no $LEASE_NODE (stage 03)"
+    echo "ok $test_count # skip checkers over lease_read_config: no $LEASE_NODE (stage 03)"
+fi
 
 # ---- the network ----
 

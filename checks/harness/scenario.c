@@ -121,13 +121,31 @@ static int scenario_expect_words(scenario_line *ln, int first, int min, int max,
     return 0;
 }
 
-/* client cP nK OP KEY [ARGS] */
+/* lease_read_config L E S: three non-negative integers, sent as they are (the node, not
+ * the runner, judges whether the config is safe). */
+static int scenario_parse_lease_config(scenario_line *ln, int args, op_lease_config *config)
+{
+    if (ln->word_count - args != 3)
+        return scenario_fail(ln, "usage: lease_read_config LEASE_DURATION_MS ELECTION_TIMEOUT_MS "
+                                 "MAX_CLOCK_SKEW_MS");
+    if (scenario_parse_long(ln, ln->words[args], "lease_duration_ms", &config->lease_duration_ms) <
+            0 ||
+        scenario_parse_long(ln, ln->words[args + 1], "election_timeout_ms",
+                            &config->election_timeout_ms) < 0 ||
+        scenario_parse_long(ln, ln->words[args + 2], "max_clock_skew_ms",
+                            &config->max_clock_skew_ms) < 0)
+        return -1;
+    return 0;
+}
+
+/* client cP nK OP KEY [ARGS], or client cP nK lease_read_config L E S */
 static int scenario_parse_client(scenario_line *ln, int first, scenario_event *ev)
 {
     static const char usage[] =
         "client cP nK read|lease_read KEY | write KEY VALUE | cas KEY FROM TO | "
-        "follower_read KEY MAX_STALENESS_MS | ryw_read KEY [TOKEN|session] [true|false]";
-    if (ln->word_count - first < 4) return scenario_fail(ln, "usage: %s", usage);
+        "follower_read KEY MAX_STALENESS_MS | ryw_read KEY [TOKEN|session] [true|false] | "
+        "lease_read_config L E S";
+    if (ln->word_count - first < 3) return scenario_fail(ln, "usage: %s", usage);
     ev->process = ids_client_process(ln->words[first]);
     if (ev->process < 0)
         return scenario_fail(ln, "'%s' is not a client name (c1, c2, ...)", ln->words[first]);
@@ -137,9 +155,12 @@ static int scenario_parse_client(scenario_line *ln, int first, scenario_event *e
     if (kind < 0)
         return scenario_fail(ln,
                              "unknown op '%s' (read, write, cas, follower_read, ryw_read, "
-                             "lease_read)",
+                             "lease_read, lease_read_config)",
                              ln->words[first + 2]);
     op->kind = (op_kind)kind;
+    if (op->kind == OP_LEASE_READ_CONFIG)
+        return scenario_parse_lease_config(ln, first + 3, &op->lease_config);
+    if (ln->word_count - first < 4) return scenario_fail(ln, "usage: %s", usage);
     op->key = scenario_parse_json_word(ln->words[first + 3]);
     op->last_write_index = OP_TOKEN_FROM_SESSION;
     op->prefer_follower = true;
@@ -173,6 +194,7 @@ static int scenario_parse_client(scenario_line *ln, int first, scenario_event *e
             op->prefer_follower = strcmp(ln->words[args + 1], "true") == 0;
         }
         return 0;
+    case OP_LEASE_READ_CONFIG:
     case OP_KIND_COUNT:
         break;
     }

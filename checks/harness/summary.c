@@ -114,7 +114,7 @@ void summary_print(summary_stats *s, const summary_context *ctx, FILE *out)
     summary_totals t = summary_total(s, ctx);
     fprintf(out, "cluster: %d nodes, seed %llu, clients ran %.2f s\n", ctx->node_count,
             (unsigned long long)ctx->seed, t.duration_s);
-    fprintf(out, "%-14s %8s %8s %8s %8s %9s %9s\n", "op", "count", "ok", "fail", "info", "p50 ms",
+    fprintf(out, "%-17s %8s %8s %8s %8s %9s %9s\n", "op", "count", "ok", "fail", "info", "p50 ms",
             "p99 ms");
     for (int k = 0; k < OP_KIND_COUNT; k++) {
         summary_op_stats *st = &s->by_kind[k];
@@ -124,11 +124,11 @@ void summary_print(summary_stats *s, const summary_context *ctx, FILE *out)
             snprintf(p50, sizeof p50, "%.2f", summary_percentile_ms(st, 50));
             snprintf(p99, sizeof p99, "%.2f", summary_percentile_ms(st, 99));
         }
-        fprintf(out, "%-14s %8llu %8llu %8llu %8llu %9s %9s\n", op_kind_name((op_kind)k),
+        fprintf(out, "%-17s %8llu %8llu %8llu %8llu %9s %9s\n", op_kind_name((op_kind)k),
                 (unsigned long long)st->invoked, (unsigned long long)st->ok,
                 (unsigned long long)st->fail, (unsigned long long)st->info, p50, p99);
     }
-    fprintf(out, "%-14s %8llu %8llu %8llu %8llu\n", "total", (unsigned long long)t.all.invoked,
+    fprintf(out, "%-17s %8llu %8llu %8llu %8llu\n", "total", (unsigned long long)t.all.invoked,
             (unsigned long long)t.all.ok, (unsigned long long)t.all.fail,
             (unsigned long long)t.all.info);
     fprintf(out, "throughput: %.1f ok ops/s, %.1f completed ops/s\n", t.ok_per_s,
