@@ -60,6 +60,7 @@ test_expect_success 'bad flags exit 2 with a message naming the problem' '
     expect_usage "unknown kind" --bin "$NODE_BIN" --nemesis meteor
     expect_usage "not a non-negative number" --bin "$NODE_BIN" --rate fast
     expect_usage "no-such-node" --bin ./no-such-node
+    expect_usage "the nemesis does not kill" --bin "$NODE_BIN" --nemesis pause --restart-after-ms 20
 '
 
 test_expect_success 'scenario errors exit 2 with FILE:LINE and what is wrong' '
@@ -80,6 +81,9 @@ test_expect_success 'scenario errors exit 2 with FILE:LINE and what is wrong' '
     expect_scenario_error "at 1s partition n1 | | n2" "empty group"
     expect_scenario_error "at 1s partition n1 n2 n3" "cuts nothing"
     expect_scenario_error "at 1s pause" "usage: pause"
+    expect_scenario_error "at 1s kill n1 restart-after" "usage: kill nK \[restart-after TIME\]"
+    expect_scenario_error "at 1s kill n1 after 20ms" "not .after."
+    expect_scenario_error "at 1s kill n1 restart-after 20" "needs a unit"
     expect_scenario_error "at 1s client c1 n1 scan x" "unknown op .scan."
     expect_scenario_error "at 1s client c1 n1 write x" "usage: write KEY VALUE"
     expect_scenario_error "at 1s client x1 n1 read x" "not a client name"
@@ -228,6 +232,41 @@ test_expect_success 'a killed node stays down; the run still completes with exit
     jq -e ".node_exits.n3 == \"killed by the scenario\"" s.json
     jq -e ".messages.dropped_dead > 0" s.json
     jq -e ".total.ok > 0" s.json
+'
+
+# How long after each kill its node came back, in us, one line per kill, from a summary.
+restart_delays() {
+    jq -r '[.faults[] | select(.fault == "kill" or .fault == "restart")] as $f
+           | range(0; $f | length) | select($f[.].fault == "kill") as $i
+           | [$f[$i + 1:][] | select(.fault == "restart" and .node == $f[$i].node)][0] as $r
+           | "\($f[$i].node) \(if $r then $r.time_us - $f[$i].time_us else "never" end)"' "$1"
+}
+
+test_expect_success 'kill nK restart-after 20ms: the node is back 20 ms after the kill, and ends cleanly' '
+    echo "at 500ms kill follower1 restart-after 20ms" >sc.txt
+    cluster --bin "$NODE_BIN" --scenario sc.txt --data-dir data --time-limit 1.2 --concurrency 2 \
+        --target n1 --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    cat err
+    jq -c ".faults[]" s.json
+    jq -e "[.faults[].fault] == [\"kill\", \"restart\"] and .faults[0].node == .faults[1].node
+           and .faults[0].restart_after_ms == 20" s.json
+    delay_us=$(restart_delays s.json | cut -d" " -f2)
+    echo "restarted after $delay_us us"
+    test "$delay_us" -ge 20000
+    test "$delay_us" -le "$(scaled 120000 | cut -d. -f1)"
+    jq -e ".node_exits | all(. == \"exit 0\")" s.json
+'
+
+test_expect_success '--nemesis kill --restart-after-ms 50: each killed node is back 50 ms after its kill, not at the heal' '
+    cluster --bin "$NODE_BIN" --nemesis kill --restart-after-ms 50 --nemesis-interval-ms 200 \
+        --data-dir data --time-limit 1.5 --concurrency 2 --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    jq -c ".faults[]" s.json
+    restart_delays s.json >delays
+    cat delays
+    test "$(wc -l <delays)" -ge 2
+    awk -v max="$(scaled 150000)" '\''$2 == "never" || $2 < 50000 || $2 > max { bad = 1 } END { exit bad }'\'' delays
+    jq -e "[.faults[] | select(.fault == \"heal\")] | length >= 1" s.json
+    jq -e ".node_exits | all(. == \"exit 0\")" s.json
 '
 
 test_expect_success 'each node gets its own READPATH_SEED, and clock rates only where set' '

@@ -58,6 +58,7 @@ typedef struct {
     cluster_phase phase;
     char log_dir[PATH_MAX];
     uint64_t *seed_by_node; /* READPATH_SEED, kept for restarts */
+    int64_t *restart_due_us; /* per node: when a "kill ... restart-after" restarts it */
     bool node_failed;
 } cluster;
 
@@ -178,6 +179,11 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
         break;
     case SCENARIO_KILL:
         fault = cluster_fault_json("kill", node_name);
+        /* A plain kill keeps the node down until a restart line, even one killed
+         * earlier with a restart still pending. */
+        cl->restart_due_us[node_index] = ev->restarts ? cl->now_us + ev->restart_after_us : INT64_MAX;
+        if (ev->restarts)
+            cJSON_AddNumberToObject(fault, "restart_after_ms", (double)ev->restart_after_us / 1e3);
         procs_kill(&cl->nodes[node_index]);
         route_mark_dead(&cl->net, node_index);
         /* A node killed before it answered init will never answer: stop waiting. */
@@ -185,10 +191,15 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
             cl->init_ok_by_node[node_index] = true;
             cl->init_pending--;
         }
-        snprintf(text, sizeof text, "kill %s", node_name);
+        if (ev->restarts)
+            snprintf(text, sizeof text, "kill %s (restart in %.3f ms)", node_name,
+                     (double)ev->restart_after_us / 1e3);
+        else
+            snprintf(text, sizeof text, "kill %s", node_name);
         break;
     case SCENARIO_RESTART:
         fault = cluster_fault_json("restart", node_name);
+        cl->restart_due_us[node_index] = INT64_MAX;
         if (!cl->nodes[node_index].killed_by_scenario) {
             snprintf(text, sizeof text, "restart %s: it was not killed; nothing to do", node_name);
             break;
@@ -216,10 +227,24 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
     summary_record_fault(&cl->summary, cl->now_us, fault);
 }
 
+/* The earliest restart a "kill ... restart-after" left pending; INT64_MAX for none. */
+static int64_t cluster_next_restart_us(const cluster *cl)
+{
+    int64_t next_us = INT64_MAX;
+    for (int i = 0; i < cl->node_count; i++)
+        if (cl->restart_due_us[i] < next_us) next_us = cl->restart_due_us[i];
+    return next_us;
+}
+
 static void cluster_apply_due_events(cluster *cl)
 {
     while (cl->next_event < cl->sc.event_count && cl->sc.events[cl->next_event].at_us <= cl->now_us)
         cluster_apply_event(cl, &cl->sc.events[cl->next_event++]);
+    for (int i = 0; i < cl->node_count; i++)
+        if (cl->restart_due_us[i] <= cl->now_us) {
+            scenario_event restart = {.action = SCENARIO_RESTART, .node_index = i};
+            cluster_apply_event(cl, &restart);
+        }
     while (nemesis_next_us(&cl->nemesis) <= cl->now_us) {
         scenario_event step[2];
         int count = nemesis_step(&cl->nemesis, step);
@@ -428,7 +453,10 @@ static void cluster_advance_phase(cluster *cl)
     }
     if (cl->phase == CLUSTER_DRAIN) {
         workload_tick(&cl->work, cl->now_us);
-        if (workload_quiet(&cl->work)) cl->phase = CLUSTER_DONE;
+        /* A pending "restart-after" is part of the schedule: the run ends with the
+         * node back, so its clean exit shows it recovered. */
+        if (workload_quiet(&cl->work) && cluster_next_restart_us(cl) == INT64_MAX)
+            cl->phase = CLUSTER_DONE;
     }
 }
 
@@ -444,6 +472,7 @@ static int cluster_poll_timeout_ms(const cluster *cl)
     if (cl->next_event < cl->sc.event_count)
         wake_us = cluster_min(wake_us, cl->sc.events[cl->next_event].at_us);
     wake_us = cluster_min(wake_us, nemesis_next_us(&cl->nemesis));
+    wake_us = cluster_min(wake_us, cluster_next_restart_us(cl));
     if (cl->phase == CLUSTER_INIT) wake_us = cluster_min(wake_us, cl->opt.init_timeout_ms * 1000);
     if (cl->phase == CLUSTER_RUN || cl->phase == CLUSTER_DRAIN)
         wake_us = cluster_min(wake_us, workload_next_wakeup_us(&cl->work));
@@ -536,10 +565,16 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
     } else {
         scenario_init_empty(&cl->sc, cl->node_count);
     }
+    int64_t restart_after_us = cl->opt.restart_after_ms >= 0 ? cl->opt.restart_after_ms * 1000 : -1;
     if (nemesis_init(&cl->nemesis, cl->opt.nemesis_spec, cl->node_count,
-                     cl->opt.nemesis_interval_ms * 1000, (uint64_t)cl->opt.seed, err,
-                     sizeof err) < 0) {
+                     cl->opt.nemesis_interval_ms * 1000, restart_after_us, (uint64_t)cl->opt.seed,
+                     err, sizeof err) < 0) {
         fprintf(stderr, "cluster: %s\n", err);
+        return CLUSTER_EXIT_USAGE;
+    }
+    if (restart_after_us >= 0 && !cl->nemesis.enabled[NEMESIS_KILL]) {
+        fprintf(stderr, "cluster: --restart-after-ms is the delay of --nemesis kill's restarts; "
+                        "the nemesis does not kill (in a scenario: kill nK restart-after TIME)\n");
         return CLUSTER_EXIT_USAGE;
     }
     if (cl->nemesis.enabled[NEMESIS_KILL] && !cl->opt.data_dir) {
@@ -573,6 +608,9 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
         ids_node_name(i, cl->node_names[i]);
     cl->nodes = calloc((size_t)cl->node_count, sizeof *cl->nodes);
     cl->seed_by_node = calloc((size_t)cl->node_count, sizeof *cl->seed_by_node);
+    cl->restart_due_us = calloc((size_t)cl->node_count, sizeof *cl->restart_due_us);
+    for (int i = 0; i < cl->node_count; i++)
+        cl->restart_due_us[i] = INT64_MAX;
     cl->init_ok_by_node = calloc((size_t)cl->node_count, sizeof *cl->init_ok_by_node);
     cl->init_pending = cl->node_count;
     cl->leader_index = -1;
@@ -596,6 +634,7 @@ static void cluster_teardown(cluster *cl)
         procs_free(&cl->nodes[i]);
     free(cl->nodes);
     free(cl->seed_by_node);
+    free(cl->restart_due_us);
     free(cl->node_names);
     free(cl->init_ok_by_node);
     workload_free(&cl->work);

@@ -8,11 +8,12 @@ static const char *const nemesis_names[NEMESIS_KIND_COUNT] = {"partition", "isol
                                                                     "kill"};
 
 int nemesis_init(nemesis_state *n, const char *spec, int node_count, int64_t interval_us,
-                 uint64_t seed, char *err, size_t err_size)
+                 int64_t restart_after_us, uint64_t seed, char *err, size_t err_size)
 {
     memset(n, 0, sizeof *n);
     n->node_count = node_count;
     n->interval_us = interval_us;
+    n->restart_after_us = restart_after_us;
     n->paused_node = -1;
     n->killed_node = -1;
     rng_seed(&n->rng, seed, RNG_STREAM_NEMESIS);
@@ -101,7 +102,12 @@ int nemesis_step(nemesis_state *n, scenario_event out[2])
     if (kind == NEMESIS_KILL) {
         out[0].action = SCENARIO_KILL;
         out[0].node_index = (int)rng_below(&n->rng, (uint64_t)n->node_count);
-        n->killed_node = out[0].node_index;
+        if (n->restart_after_us >= 0) {
+            out[0].restarts = true;
+            out[0].restart_after_us = n->restart_after_us;
+        } else {
+            n->killed_node = out[0].node_index;
+        }
         return 1;
     }
     out[0].action = SCENARIO_PARTITION;

@@ -7,7 +7,8 @@
  *   isolate    cut one node off from the rest, n1 first, then n2, ... in turn, so a
  *              run of N faults is sure to isolate whichever node leads
  *   pause      SIGSTOP one random node (the heal resumes it)
- *   kill       SIGKILL one random node (the heal restarts it; needs the runner's
+ *   kill       SIGKILL one random node (the heal restarts it, or, with a restart
+ *              delay, the runner does that long after the kill; needs the runner's
  *              --data-dir, or the node would come back empty)
  * Its draws come from their own stream: turning the nemesis on never changes the
  * workload's op sequence. */
@@ -33,6 +34,7 @@ typedef struct {
     bool enabled[NEMESIS_KIND_COUNT];
     int node_count;
     int64_t interval_us;
+    int64_t restart_after_us; /* kill: restart this long after it; -1: at the heal */
     rng_stream rng;
     bool active; /* the schedule runs */
     int64_t next_us;
@@ -42,9 +44,10 @@ typedef struct {
     int next_isolated;
 } nemesis_state;
 
-/* "partition,pause"; -1 with a message in err when a kind is unknown. */
+/* "partition,pause"; -1 with a message in err when a kind is unknown. restart_after_us
+ * >= 0 makes each kill restart its node that long after it (--restart-after-ms). */
 int nemesis_init(nemesis_state *n, const char *spec, int node_count, int64_t interval_us,
-                 uint64_t seed, char *err, size_t err_size);
+                 int64_t restart_after_us, uint64_t seed, char *err, size_t err_size);
 void nemesis_start(nemesis_state *n, int64_t now_us);
 void nemesis_stop(nemesis_state *n);
 int64_t nemesis_next_us(const nemesis_state *n);

@@ -31,9 +31,12 @@ static const options_spec options_table[] = {
     OPT("--jitter-ms", OPT_DOUBLE, jitter_ms, "MS", "plus a seeded uniform draw in [0, MS]"),
     OPT("--seed", OPT_LONG, seed, "N", "seeds ops, jitter, nemesis, READPATH_SEED (default 1)"),
     OPT("--scenario", OPT_STRING, scenario_path, "FILE", "scripted faults and client requests"),
-    OPT("--nemesis", OPT_STRING, nemesis_spec, "KINDS", "random faults: partition,isolate,pause"),
+    OPT("--nemesis", OPT_STRING, nemesis_spec, "KINDS",
+        "random faults, any of: partition, isolate, pause, kill (needs --data-dir)"),
     OPT("--nemesis-interval-ms", OPT_LONG, nemesis_interval_ms, "MS",
         "toggle fault/heal this often (default 1000)"),
+    OPT("--restart-after-ms", OPT_LONG, restart_after_ms, "MS",
+        "--nemesis kill restarts the node MS after the kill (default: at the next heal)"),
     OPT("--rate", OPT_DOUBLE, rate_per_s, "OPS", "ops/s over all clients (default 0: no limit)"),
     OPT("--concurrency", OPT_LONG, concurrency, "C",
         "generated clients c1..cC, one op each in flight (default 0: none)"),
@@ -72,6 +75,7 @@ static void options_defaults(options *o)
     o->node_count = 3;
     o->seed = 1;
     o->nemesis_interval_ms = 1000;
+    o->restart_after_ms = -1;
     o->time_limit_s = -1;
     o->key_count = 5;
     o->mix_spec = "read=50,write=30,cas=20";

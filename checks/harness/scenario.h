@@ -6,6 +6,7 @@
  *   at 4s pause n2                     # SIGSTOP; "resume n2" sends SIGCONT
  *   at 6s kill n3                      # SIGKILL; it stays down ...
  *   at 7s restart n3                   # ... until restarted: same flags, same data dir
+ *   at 8s kill n1 restart-after 20ms   # SIGKILL, then restarted 20 ms later
  *   at 1s client c1 n2 write x 5       # keys and values are JSON, or bare words as strings
  *   at 2s partition leader follower1 | follower2 follower3   # roles, resolved at 2s
  *
@@ -37,6 +38,8 @@ typedef struct {
     int *group_by_node; /* partition: one group number per node; 0 = the unlisted group */
     bool names_roles;   /* partition: also has a slot per role (see scenario.c) */
     int node_index;     /* pause, resume, kill, restart: a node index or an ids.h role code */
+    bool restarts;            /* kill: the node is restarted restart_after_us later */
+    int64_t restart_after_us; /* (otherwise it stays down until a restart line) */
     int process;        /* client */
     op_request op;      /* client */
 } scenario_event;
