@@ -81,6 +81,9 @@ test_expect_success 'scenario errors exit 2 with FILE:LINE and what is wrong' '
     expect_scenario_error "at 1s partition n1 | | n2" "empty group"
     expect_scenario_error "at 1s partition n1 n2 n3" "cuts nothing"
     expect_scenario_error "at 1s pause" "usage: pause"
+    expect_scenario_error "at 1s cut n1 n2" "usage: cut|uncut FROM -> TO"
+    expect_scenario_error "at 1s cut n1 -> n9" "not a node of this cluster"
+    expect_scenario_error "at 1s uncut leader -> leader" "to itself"
     expect_scenario_error "at 1s kill n1 restart-after" "usage: kill nK \[restart-after TIME\]"
     expect_scenario_error "at 1s kill n1 after 20ms" "not .after."
     expect_scenario_error "at 1s kill n1 restart-after 20" "needs a unit"
@@ -202,6 +205,41 @@ test_expect_success 'a partition drops messages already in flight; a heal reconn
     jq -e ".messages.dropped_in_flight > 0" s.json
     jq -e ".messages.links[] | select(.from == \"n1\" and .to == \"n2\") | .delivered > 0" s.json
     jq -e "[.faults[].fault] == [\"partition\", \"heal\"]" s.json
+'
+
+test_expect_success 'cut leader -> follower1 drops that one direction only; the reverse link still delivers' '
+    printf "at 500ms cut leader -> follower1\n" >sc.txt
+    cluster --bin "$NODE_BIN" --scenario sc.txt --time-limit 1.5 --latency-ms 2 \
+        --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    grep "^messages: " out
+    jq -c ".faults[]" s.json
+    from=$(jq -r ".faults[0].from" s.json)
+    to=$(jq -r ".faults[0].to" s.json)
+    jq -e ".faults[0].fault == \"cut\" and .leader == \"$from\"" s.json
+    jq -c ".messages.links[] | select(.dropped > 0)" s.json
+    jq -e --arg f "$from" --arg t "$to" "[.messages.links[] | select(.dropped > 0) | [.from, .to]] == [[\$f, \$t]]" s.json
+    jq -e --arg f "$from" --arg t "$to" ".messages.links[] | select(.from == \$t and .to == \$f) | .delivered > 0" s.json
+    grep -q "dropped by partitions and cuts" out
+'
+
+test_expect_success 'uncut, and heal, restore a cut link: it delivers again, unlike a link left cut' '
+    # delivered_on_cut SUMMARY: what the link of the first cut fault delivered in the run.
+    delivered_on_cut() {
+        jq "(.faults[0] | {from, to}) as \$c | .messages.links[] | select(.from == \$c.from and .to == \$c.to) | .delivered" "$1"
+    }
+    printf "at 300ms cut leader -> follower1\n" >stay.txt
+    { cat stay.txt; echo "at 600ms uncut leader -> follower1"; } >uncut.txt
+    { cat stay.txt; echo "at 600ms heal"; } >heal.txt
+    for run in stay uncut heal; do
+        cluster --bin "$NODE_BIN" --scenario $run.txt --time-limit 1.2 --summary-json $run.json \
+            "${NODE_FLAGS[@]}" >out 2>err
+        jq -c "[.faults[] | [.fault, .from, .to]]" $run.json
+        echo "$run: the cut link delivered $(delivered_on_cut $run.json)"
+    done
+    jq -e "[.faults[].fault] == [\"cut\", \"uncut\"] and .faults[0].from == .faults[1].from and .faults[0].to == .faults[1].to" uncut.json
+    # Heartbeats every 20 ms: 600 ms of a restored link carry far more than a dozen.
+    test "$(delivered_on_cut uncut.json)" -gt "$(($(delivered_on_cut stay.json) + 12))"
+    test "$(delivered_on_cut heal.json)" -gt "$(($(delivered_on_cut stay.json) + 12))"
 '
 
 test_expect_success 'latency shows in client latency: a write needs a round of 2 x 25 ms' '

@@ -133,13 +133,47 @@ static void cluster_resolve_groups(const cluster *cl, const scenario_event *ev, 
 
 static int cluster_spawn_node(cluster *cl, int i, bool restart);
 
+/* Whether the event names a role ("leader", "followerK") anywhere. */
+static bool cluster_event_names_role(const scenario_event *ev)
+{
+    switch (ev->action) {
+    case SCENARIO_PARTITION:
+        return ev->names_roles;
+    case SCENARIO_HEAL:
+        return false;
+    case SCENARIO_CUT:
+    case SCENARIO_UNCUT:
+        return ev->node_index < 0 || ev->to_index < 0;
+    case SCENARIO_CLIENT:
+        return ev->op.node_index < 0;
+    case SCENARIO_PAUSE:
+    case SCENARIO_RESUME:
+    case SCENARIO_KILL:
+    case SCENARIO_RESTART:
+        break;
+    }
+    return ev->node_index < 0;
+}
+
+/* {fault, from, to} and "cut n1 -> n2" for a one-way cut or its removal. */
+static cJSON *cluster_cut(cluster *cl, const scenario_event *ev, int from_index, char *text,
+                          size_t text_size)
+{
+    bool cut = ev->action == SCENARIO_CUT;
+    int to_index = ids_resolve(ev->to_index, cl->role_leader, cl->node_count);
+    route_cut(&cl->net, from_index, to_index, cut);
+    cJSON *fault = cluster_fault_json(cut ? "cut" : "uncut", NULL);
+    cJSON_AddStringToObject(fault, "from", cl->node_names[from_index]);
+    cJSON_AddStringToObject(fault, "to", cl->node_names[to_index]);
+    snprintf(text, text_size, "%s %s -> %s", cut ? "cut" : "uncut", cl->node_names[from_index],
+             cl->node_names[to_index]);
+    return fault;
+}
+
 static void cluster_apply_event(cluster *cl, const scenario_event *ev)
 {
     char text[512];
-    bool names_role = (ev->action != SCENARIO_PARTITION && ev->action != SCENARIO_HEAL &&
-                       (ev->action == SCENARIO_CLIENT ? ev->op.node_index : ev->node_index) < 0) ||
-                      (ev->action == SCENARIO_PARTITION && ev->names_roles);
-    if (names_role && cl->role_leader < 0) {
+    if (cluster_event_names_role(ev) && cl->role_leader < 0) {
         cl->role_leader = cl->leader_index >= 0 ? cl->leader_index : 0;
         char leader_text[96];
         snprintf(leader_text, sizeof leader_text, "roles bound: leader is %s%s",
@@ -166,6 +200,10 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
         fault = cluster_fault_json("heal", NULL);
         route_heal(&cl->net);
         snprintf(text, sizeof text, "heal");
+        break;
+    case SCENARIO_CUT:
+    case SCENARIO_UNCUT:
+        fault = cluster_cut(cl, ev, node_index, text, sizeof text);
         break;
     case SCENARIO_PAUSE:
         fault = cluster_fault_json("pause", node_name);

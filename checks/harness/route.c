@@ -14,6 +14,7 @@ void route_init(route_net *net, int node_count, int64_t latency_us, int64_t jitt
     size_t n = (size_t)node_count, links = n * n;
     net->group_by_node = calloc(n, sizeof *net->group_by_node);
     net->dead_by_node = calloc(n, sizeof *net->dead_by_node);
+    net->cut_by_link = calloc(links, sizeof *net->cut_by_link);
     net->delivered_by_link = calloc(links, sizeof *net->delivered_by_link);
     net->dropped_by_link = calloc(links, sizeof *net->dropped_by_link);
 }
@@ -25,6 +26,7 @@ void route_free(route_net *net)
     free(net->heap);
     free(net->group_by_node);
     free(net->dead_by_node);
+    free(net->cut_by_link);
     free(net->delivered_by_link);
     free(net->dropped_by_link);
     memset(net, 0, sizeof *net);
@@ -71,14 +73,15 @@ static route_message route_heap_pop(route_net *net)
     return top;
 }
 
-bool route_connected(const route_net *net, int from_index, int to_index)
-{
-    return net->group_by_node[from_index] == net->group_by_node[to_index];
-}
-
 static size_t route_link(const route_net *net, int from_index, int to_index)
 {
     return (size_t)from_index * (size_t)net->node_count + (size_t)to_index;
+}
+
+bool route_connected(const route_net *net, int from_index, int to_index)
+{
+    return net->group_by_node[from_index] == net->group_by_node[to_index] &&
+           !net->cut_by_link[route_link(net, from_index, to_index)];
 }
 
 void route_send(route_net *net, int64_t now_us, int from_index, int to_index, const char *line,
@@ -116,7 +119,7 @@ void route_deliver_due(route_net *net, int64_t now_us, route_deliver_fn deliver,
         if (net->dead_by_node[msg.to_index]) {
             net->dropped_dead++;
         } else if (!route_connected(net, msg.from_index, msg.to_index)) {
-            /* The cut happened while the message was on the wire. */
+            /* The partition or cut happened while the message was on the wire. */
             net->dropped_in_flight++;
             net->dropped_by_link[link]++;
         } else {
@@ -138,9 +141,16 @@ void route_partition(route_net *net, const int *group_by_node)
     memcpy(net->group_by_node, group_by_node, (size_t)net->node_count * sizeof *group_by_node);
 }
 
+void route_cut(route_net *net, int from_index, int to_index, bool cut)
+{
+    net->cut_by_link[route_link(net, from_index, to_index)] = cut;
+}
+
 void route_heal(route_net *net)
 {
-    memset(net->group_by_node, 0, (size_t)net->node_count * sizeof *net->group_by_node);
+    size_t n = (size_t)net->node_count;
+    memset(net->group_by_node, 0, n * sizeof *net->group_by_node);
+    memset(net->cut_by_link, 0, n * n * sizeof *net->cut_by_link);
 }
 
 void route_mark_dead(route_net *net, int node_index)

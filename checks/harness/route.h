@@ -5,8 +5,11 @@
  * jitter each link is FIFO, and with jitter messages may overtake each other as on a
  * real network. A partition assigns each node a group; a message is dropped when its
  * endpoints are in different groups at send time *or* at delivery time, so a partition
- * also swallows what was already on the wire, as a cut cable would. Clients are not on
- * this network: they reach every node at all times (as in Maelstrom). */
+ * also swallows what was already on the wire, as a cut cable would. A one-way cut
+ * drops one direction of one link only (n1 -> n2 while n2 -> n1 flows), by the same two
+ * tests: the asymmetric failures (a leader that can send but not hear) that symmetric
+ * partitions never produce. Clients are not on this network: they reach every node at
+ * all times (as in Maelstrom). */
 #ifndef ROUTE_H
 #define ROUTE_H
 
@@ -30,6 +33,7 @@ typedef struct {
     rng_stream jitter_rng;
     int *group_by_node; /* all equal = no partition */
     bool *dead_by_node; /* killed nodes neither send nor receive */
+    bool *cut_by_link;  /* [from][to]: one-way cuts */
     route_message *heap;
     size_t heap_len, heap_cap;
     uint64_t next_seq;
@@ -52,6 +56,10 @@ void route_deliver_due(route_net *net, int64_t now_us, route_deliver_fn deliver,
 /* When the next message is due, or INT64_MAX with nothing queued. */
 int64_t route_next_due_us(const route_net *net);
 void route_partition(route_net *net, const int *group_by_node);
+/* Drops (cut) or restores (!cut) the messages from one node to another; the reverse
+ * direction is untouched. */
+void route_cut(route_net *net, int from_index, int to_index, bool cut);
+/* No partition and no cut: every node reaches every other. */
 void route_heal(route_net *net);
 void route_mark_dead(route_net *net, int node_index);
 /* A killed node restarted: it sends and receives again. */

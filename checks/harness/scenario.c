@@ -230,6 +230,21 @@ static int scenario_parse_kill(scenario_line *ln, int first, scenario_event *ev)
     return scenario_parse_time(ln, ln->words[first + 2], &ev->restart_after_us);
 }
 
+/* cut|uncut X -> Y: one direction of one link. */
+static int scenario_parse_cut(scenario_line *ln, int first, scenario_event *ev)
+{
+    static const char usage[] = "cut|uncut FROM -> TO (one direction, e.g. cut n1 -> n2)";
+    if (ln->word_count - first != 3 || strcmp(ln->words[first + 1], "->") != 0)
+        return scenario_fail(ln, "usage: %s", usage);
+    if (scenario_parse_node(ln, ln->words[first], &ev->node_index) < 0 ||
+        scenario_parse_node(ln, ln->words[first + 2], &ev->to_index) < 0)
+        return -1;
+    if (ev->node_index == ev->to_index)
+        return scenario_fail(ln, "%s -> %s: a node's messages to itself never cross the network",
+                             ln->words[first], ln->words[first + 2]);
+    return 0;
+}
+
 static const struct {
     const char *word;
     scenario_action action;
@@ -241,6 +256,8 @@ static const struct {
     {"resume", SCENARIO_RESUME, scenario_parse_one_node},
     {"kill", SCENARIO_KILL, scenario_parse_kill},
     {"restart", SCENARIO_RESTART, scenario_parse_one_node},
+    {"cut", SCENARIO_CUT, scenario_parse_cut},
+    {"uncut", SCENARIO_UNCUT, scenario_parse_cut},
     {"client", SCENARIO_CLIENT, scenario_parse_client},
 };
 
@@ -279,8 +296,8 @@ static int scenario_parse_at(scenario_line *ln, scenario *sc)
         a++;
     if (a == n)
         return scenario_fail(ln,
-                             "unknown action '%s' (partition, heal, pause, resume, kill, "
-                             "restart, client)",
+                             "unknown action '%s' (partition, heal, cut, uncut, pause, "
+                             "resume, kill, restart, client)",
                              ln->words[2]);
     ev.action = scenario_actions[a].action;
     if (scenario_actions[a].parse(ln, 3, &ev) < 0) {

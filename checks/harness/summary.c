@@ -144,7 +144,7 @@ void summary_print(summary_stats *s, const summary_context *ctx, FILE *out)
     const route_net *net = ctx->net;
     fprintf(out,
             "\nmessages: %llu routed between nodes (%.2f per client op), %llu dropped by "
-            "partitions (%llu of them in flight), %llu to or from killed nodes\n",
+            "partitions and cuts (%llu of them in flight), %llu to or from killed nodes\n",
             (unsigned long long)net->routed_total, t.messages_per_op,
             (unsigned long long)(net->dropped_at_send + net->dropped_in_flight),
             (unsigned long long)net->dropped_in_flight, (unsigned long long)net->dropped_dead);
