@@ -6,8 +6,10 @@
 . "$(dirname "$0")/lib.sh"
 
 CLUSTER=$READPATH_ROOT/${READPATH_BUILD:-build}/cluster
+CHECK_LIN=$READPATH_ROOT/${READPATH_BUILD:-build}/check-linearizable
 FIXTURES=$READPATH_ROOT/checks/harness/testdata
 [ -x "$CLUSTER" ] || skip_all "no $CLUSTER (build it with: make tools)"
+[ -x "$CHECK_LIN" ] || skip_all "no $CHECK_LIN (build it with: make tools)"
 [ -n "$NODE_BIN" ] && [ -x "$NODE_BIN" ] || skip_all "no node binary (NODE_BIN='$NODE_BIN')"
 
 # Short Raft timers, as every cluster suite uses; client timeouts stretch with
@@ -82,6 +84,9 @@ test_expect_success 'scenario errors exit 2 with FILE:LINE and what is wrong' '
     expect_scenario_error "at 1s partition n1 n2 n3" "cuts nothing"
     expect_scenario_error "at 1s pause" "usage: pause"
     expect_scenario_error "at 1s cut n1 n2" "usage: cut|uncut FROM -> TO"
+    expect_scenario_error "at 1s duplicate 1.5" "not a probability in \[0, 1\]"
+    expect_scenario_error "at 1s duplicate sometimes" "not a probability"
+    expect_scenario_error "at 1s duplicate" "usage: duplicate P"
     expect_scenario_error "at 1s cut n1 -> n9" "not a node of this cluster"
     expect_scenario_error "at 1s uncut leader -> leader" "to itself"
     expect_scenario_error "at 1s kill n1 restart-after" "usage: kill nK \[restart-after TIME\]"
@@ -240,6 +245,56 @@ test_expect_success 'uncut, and heal, restore a cut link: it delivers again, unl
     # Heartbeats every 20 ms: 600 ms of a restored link carry far more than a dozen.
     test "$(delivered_on_cut uncut.json)" -gt "$(($(delivered_on_cut stay.json) + 12))"
     test "$(delivered_on_cut heal.json)" -gt "$(($(delivered_on_cut stay.json) + 12))"
+'
+
+# leader_ops N: N rounds of scripted ops from c1..c3, all to the role "leader" (bound at
+# 500 ms, when a leader is elected), so no request is forwarded between nodes.
+leader_ops() {
+    for i in $(seq 1 "$1"); do
+        for c in 1 2 3; do
+            case $((i % 3)) in
+            0) echo "at 500ms client c$c leader write $((i % 2)) $((c * 1000 + i))" ;;
+            1) echo "at 500ms client c$c leader read $((i % 2))" ;;
+            2) echo "at 500ms client c$c leader cas $((i % 2)) $((c * 1000 + i - 2)) $((c * 1000 + i))" ;;
+            esac
+        done
+    done
+}
+
+test_expect_success 'duplicate 1 delivers every peer message twice (with jitter, out of order) and stage 00 stays linearizable' '
+    { echo "at 0s duplicate 1"; leader_ops 100; } >sc.txt
+    cluster --bin "$NODE_BIN" --scenario sc.txt --latency-ms 1 --jitter-ms 3 --history h.jsonl \
+        --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    grep "^messages: " out
+    jq -c "del(.links)" <(jq .messages s.json)
+    jq -e ".faults[0] == {fault: \"duplicate\", probability: 1, time_us: .faults[0].time_us}" s.json
+    jq -e ".messages.duplicated > 0 and .messages.duplicated == .messages.routed" s.json
+    # Both copies arrive (a few may still be on the wire when the run ends).
+    jq -e ".messages.delivered > 1.9 * .messages.routed" s.json
+    jq -e "[.messages.links[] | .duplicated] | all(. > 0)" s.json
+    jq -e ".total.ok > 200 and .total.info == 0" s.json
+    jq -e "[.served_by[]] | map(select(. > 0)) | length == 1" s.json
+    "$CHECK_LIN" h.jsonl
+'
+
+test_expect_success 'duplicate off stops it: copies only between the two lines' '
+    printf "at 300ms duplicate 1\nat 600ms duplicate off\n" >sc.txt
+    cluster --bin "$NODE_BIN" --scenario sc.txt --time-limit 1.2 --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    jq -c "del(.links)" <(jq .messages s.json)
+    # Heartbeats every 20 ms to 2 followers, acks back: 300 ms carry ~60 messages, 1.2 s ~240.
+    jq -e ".messages.duplicated > 20 and .messages.duplicated < .messages.routed / 2" s.json
+    jq -e "[.faults[].probability] == [1, 0]" s.json
+'
+
+test_expect_success '--nemesis duplicate: a 0.3 duplication window at each fault step, turned off at its heal' '
+    cluster --bin "$NODE_BIN" --nemesis duplicate --nemesis-interval-ms 200 --time-limit 1.5 \
+        --concurrency 2 --seed 4 --history h.jsonl --summary-json s.json --latency-ms 1 --jitter-ms 2 \
+        "${NODE_FLAGS[@]}" >out 2>err
+    jq -c "[.faults[] | del(.time_us)]" s.json
+    jq -e "[.faults[] | select(.fault == \"duplicate\") | .probability] | .[0] == 0.3 and .[1] == 0" s.json
+    jq -e "(.faults | map(.fault)) as \$f | \$f[0] == \"duplicate\" and \$f[1] == \"heal\" and \$f[2] == \"duplicate\"" s.json
+    jq -e ".messages.duplicated > 0 and .messages.duplicated < .messages.routed" s.json
+    history_valid h.jsonl
 '
 
 test_expect_success 'latency shows in client latency: a write needs a round of 2 x 25 ms' '

@@ -140,6 +140,7 @@ static bool cluster_event_names_role(const scenario_event *ev)
     case SCENARIO_PARTITION:
         return ev->names_roles;
     case SCENARIO_HEAL:
+    case SCENARIO_DUPLICATE:
         return false;
     case SCENARIO_CUT:
     case SCENARIO_UNCUT:
@@ -204,6 +205,13 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
     case SCENARIO_CUT:
     case SCENARIO_UNCUT:
         fault = cluster_cut(cl, ev, node_index, text, sizeof text);
+        break;
+    case SCENARIO_DUPLICATE:
+        fault = cluster_fault_json("duplicate", NULL);
+        cJSON_AddNumberToObject(fault, "probability", ev->duplicate_probability);
+        route_duplicate(&cl->net, ev->duplicate_probability);
+        snprintf(text, sizeof text, "duplicate %g (each peer message also sent again with this probability)",
+                 ev->duplicate_probability);
         break;
     case SCENARIO_PAUSE:
         fault = cluster_fault_json("pause", node_name);

@@ -5,7 +5,10 @@
 #include <string.h>
 
 static const char *const nemesis_names[NEMESIS_KIND_COUNT] = {"partition", "isolate", "pause",
-                                                                    "kill"};
+                                                                    "kill", "duplicate"};
+/* High enough that most Raft rounds see a copy, low enough that the originals still
+ * carry the run forward. */
+#define NEMESIS_DUPLICATE_PROBABILITY 0.3
 
 int nemesis_init(nemesis_state *n, const char *spec, int node_count, int64_t interval_us,
                  int64_t restart_after_us, uint64_t seed, char *err, size_t err_size)
@@ -26,7 +29,8 @@ int nemesis_init(nemesis_state *n, const char *spec, int node_count, int64_t int
         while (kind < NEMESIS_KIND_COUNT && strcmp(nemesis_names[kind], item) != 0)
             kind++;
         if (kind == NEMESIS_KIND_COUNT) {
-            snprintf(err, err_size, "--nemesis: unknown kind '%s' (partition, isolate, pause, kill)",
+            snprintf(err, err_size, "--nemesis: unknown kind '%s' (partition, isolate, pause, kill, "
+                                     "duplicate)",
                      item);
             rc = -1;
             break;
@@ -77,6 +81,12 @@ int nemesis_step(nemesis_state *n, scenario_event out[2])
     if (n->faulted) {
         n->faulted = false;
         out[0].action = SCENARIO_HEAL;
+        if (n->duplicating) {
+            out[1].action = SCENARIO_DUPLICATE;
+            out[1].duplicate_probability = 0;
+            n->duplicating = false;
+            return 2;
+        }
         if (n->paused_node >= 0) {
             out[1].action = SCENARIO_RESUME;
             out[1].node_index = n->paused_node;
@@ -97,6 +107,12 @@ int nemesis_step(nemesis_state *n, scenario_event out[2])
         out[0].action = SCENARIO_PAUSE;
         out[0].node_index = (int)rng_below(&n->rng, (uint64_t)n->node_count);
         n->paused_node = out[0].node_index;
+        return 1;
+    }
+    if (kind == NEMESIS_DUPLICATE) {
+        out[0].action = SCENARIO_DUPLICATE;
+        out[0].duplicate_probability = NEMESIS_DUPLICATE_PROBABILITY;
+        n->duplicating = true;
         return 1;
     }
     if (kind == NEMESIS_KILL) {

@@ -7,6 +7,8 @@
  *   isolate    cut one node off from the rest, n1 first, then n2, ... in turn, so a
  *              run of N faults is sure to isolate whichever node leads
  *   pause      SIGSTOP one random node (the heal resumes it)
+ *   duplicate  every peer message is, with probability 0.3, delivered twice (the copy
+ *              with its own latency and jitter); the heal turns it off
  *   kill       SIGKILL one random node (the heal restarts it, or, with a restart
  *              delay, the runner does that long after the kill; needs the runner's
  *              --data-dir, or the node would come back empty)
@@ -27,6 +29,7 @@ typedef enum {
     NEMESIS_ISOLATE,
     NEMESIS_PAUSE,
     NEMESIS_KILL,
+    NEMESIS_DUPLICATE,
     NEMESIS_KIND_COUNT
 } nemesis_kind;
 
@@ -41,6 +44,7 @@ typedef struct {
     bool faulted;
     int paused_node; /* -1 when none */
     int killed_node; /* -1 when none */
+    bool duplicating;
     int next_isolated;
 } nemesis_state;
 

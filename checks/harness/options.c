@@ -32,7 +32,8 @@ static const options_spec options_table[] = {
     OPT("--seed", OPT_LONG, seed, "N", "seeds ops, jitter, nemesis, READPATH_SEED (default 1)"),
     OPT("--scenario", OPT_STRING, scenario_path, "FILE", "scripted faults and client requests"),
     OPT("--nemesis", OPT_STRING, nemesis_spec, "KINDS",
-        "random faults, any of: partition, isolate, pause, kill (needs --data-dir)"),
+        "random faults, any of: partition, isolate, pause, kill (needs --data-dir), "
+        "duplicate"),
     OPT("--nemesis-interval-ms", OPT_LONG, nemesis_interval_ms, "MS",
         "toggle fault/heal this often (default 1000)"),
     OPT("--restart-after-ms", OPT_LONG, restart_after_ms, "MS",

@@ -245,6 +245,24 @@ static int scenario_parse_cut(scenario_line *ln, int first, scenario_event *ev)
     return 0;
 }
 
+/* duplicate P | duplicate off */
+static int scenario_parse_duplicate(scenario_line *ln, int first, scenario_event *ev)
+{
+    if (scenario_expect_words(ln, first, 1, 1, "duplicate P (a probability in [0, 1]) | duplicate off") < 0)
+        return -1;
+    const char *word = ln->words[first];
+    if (strcmp(word, "off") == 0) {
+        ev->duplicate_probability = 0;
+        return 0;
+    }
+    char *end;
+    double probability = strtod(word, &end);
+    if (end == word || *end != '\0' || !isfinite(probability) || probability < 0 || probability > 1)
+        return scenario_fail(ln, "duplicate '%s': not a probability in [0, 1] (or off)", word);
+    ev->duplicate_probability = probability;
+    return 0;
+}
+
 static const struct {
     const char *word;
     scenario_action action;
@@ -258,6 +276,7 @@ static const struct {
     {"restart", SCENARIO_RESTART, scenario_parse_one_node},
     {"cut", SCENARIO_CUT, scenario_parse_cut},
     {"uncut", SCENARIO_UNCUT, scenario_parse_cut},
+    {"duplicate", SCENARIO_DUPLICATE, scenario_parse_duplicate},
     {"client", SCENARIO_CLIENT, scenario_parse_client},
 };
 
@@ -296,8 +315,8 @@ static int scenario_parse_at(scenario_line *ln, scenario *sc)
         a++;
     if (a == n)
         return scenario_fail(ln,
-                             "unknown action '%s' (partition, heal, cut, uncut, pause, "
-                             "resume, kill, restart, client)",
+                             "unknown action '%s' (partition, heal, cut, uncut, duplicate, "
+                             "pause, resume, kill, restart, client)",
                              ln->words[2]);
     ev.action = scenario_actions[a].action;
     if (scenario_actions[a].parse(ln, 3, &ev) < 0) {
