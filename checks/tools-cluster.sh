@@ -34,13 +34,17 @@ history_valid() {
 
 # ---- the command line ----
 
-test_expect_success '--help lists the flags and exits 0' '
+test_expect_success '--help lists the flags and every fault, and exits 0' '
     "$CLUSTER" --help >out
     cat out
     for flag in --bin --nodes --latency-ms --jitter-ms --seed --scenario --nemesis \
                 --rate --concurrency --time-limit --keys --mix --timeout-ms --history \
-                --summary-json --log-dir --target --max-staleness-ms --prefer-follower; do
+                --summary-json --log-dir --target --max-staleness-ms --prefer-follower \
+                --restart-after-ms --data-dir; do
         grep -q -- "$flag" out
+    done
+    for fault in partition isolate cut duplicate pause resume kill restart-after clock; do
+        grep -q -- "$fault" out
     done
 '
 

@@ -186,8 +186,19 @@ void options_print_help(FILE *out)
                  options_table[s].arg ? " " : "", options_table[s].arg ? options_table[s].arg : "");
         fprintf(out, "  %-28s %s\n", left, options_table[s].help);
     }
-    fprintf(out, "\nEverything after -- goes to every node, e.g. -- --heartbeat-ms 20 "
-                 "--election-timeout-ms 150\n");
+    fprintf(out,
+            "\nFaults (scenario lines \"at TIME ...\"; the nemesis draws the starred ones):\n"
+            "  partition A.. | B..   * groups cut off from each other (heal: every node joined)\n"
+            "  cut X -> Y            one direction of one link dropped (uncut X -> Y)\n"
+            "  duplicate P|off       * each peer message also delivered again with probability P\n"
+            "  pause X / resume X    * SIGSTOP / SIGCONT\n"
+            "  kill X [restart-after TIME]\n"
+            "                        * SIGKILL, down until restart X (or TIME later)\n"
+            "  clock X RATE          X's clock runs at RATE (a line of its own, no \"at\")\n"
+            "X may be a node id or a role (leader, follower1, ...); checks/harness/README.md\n"
+            "has the whole grammar.\n"
+            "\nEverything after -- goes to every node, e.g. -- --heartbeat-ms 20 "
+            "--election-timeout-ms 150\n");
 }
 
 int options_workload_config(const options *o, workload_config *cfg, char *err, size_t err_size)
