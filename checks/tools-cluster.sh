@@ -67,6 +67,8 @@ test_expect_success 'bad flags exit 2 with a message naming the problem' '
     expect_usage "not a non-negative number" --bin "$NODE_BIN" --rate fast
     expect_usage "no-such-node" --bin ./no-such-node
     expect_usage "the nemesis does not kill" --bin "$NODE_BIN" --nemesis pause --restart-after-ms 20
+    expect_usage "give --nemesis too" --bin "$NODE_BIN" --lease-configs 400/600/50
+    expect_usage "is not L/E/S" --bin "$NODE_BIN" --nemesis pause --lease-configs 400/600
 '
 
 test_expect_success 'scenario errors exit 2 with FILE:LINE and what is wrong' '
@@ -188,10 +190,27 @@ if [ -x "$LEASE_NODE" ]; then
         "$READPATH_ROOT/${READPATH_BUILD:-build}/check-linearizable" stale.jsonl || status=$?
         test "$status" -eq 1
     '
+
+    test_expect_success '--lease-configs: every nemesis fault step sends the next config in turn, from c(C+1)' '
+        cluster --bin "$LEASE_NODE" --nemesis partition --nemesis-interval-ms 200 \
+            --lease-configs 400/600/50,150/150/15 --concurrency 2 --time-limit 1.5 \
+            --history h.jsonl --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+        history_valid h.jsonl
+        jq -c "select(.f == \"lease_read_config\") | [.time_us, .type, .process, .node, .lease_duration_ms, .safe]" h.jsonl
+        jq -s "map(select(.f == \"lease_read_config\" and .type == \"invoke\") | .lease_duration_ms)" h.jsonl >sent
+        jq -cs "map(select(.f == \"lease_read_config\") | .process) | unique" h.jsonl >processes
+        echo "[3]" >expected_processes
+        test_cmp expected_processes processes
+        faults=$(jq "[.faults[] | select(.fault == \"partition\")] | length" s.json)
+        echo "$faults partitions, configs sent: $(jq -c . sent)"
+        test "$faults" -ge 2
+        jq -e --argjson n "$faults" "length == \$n and (to_entries | all(.value == (if .key % 2 == 0 then 400 else 150 end)))" sent
+    '
 else
-    test_count=$((test_count + 2))
-    echo "ok $((test_count - 1)) # skip lease_read_config: no $LEASE_NODE (stage 03)"
-    echo "ok $test_count # skip checkers over lease_read_config: no $LEASE_NODE (stage 03)"
+    test_count=$((test_count + 3))
+    echo "ok $((test_count - 2)) # skip lease_read_config: no $LEASE_NODE (stage 03)"
+    echo "ok $((test_count - 1)) # skip checkers over lease_read_config: no $LEASE_NODE (stage 03)"
+    echo "ok $test_count # skip --lease-configs: no $LEASE_NODE (stage 03)"
 fi
 
 # ---- the network ----

@@ -618,6 +618,18 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
         fprintf(stderr, "cluster: %s\n", err);
         return CLUSTER_EXIT_USAGE;
     }
+    if (cl->opt.lease_configs) {
+        bool any_kind = false;
+        for (int k = 0; k < NEMESIS_KIND_COUNT; k++)
+            any_kind |= cl->nemesis.enabled[k];
+        if (!any_kind ||
+            nemesis_set_lease_configs(&cl->nemesis, cl->opt.lease_configs,
+                                      (int)cl->opt.concurrency + 1, err, sizeof err) < 0) {
+            fprintf(stderr, "cluster: %s\n",
+                    any_kind ? err : "--lease-configs are sent at the nemesis's fault steps: give --nemesis too");
+            return CLUSTER_EXIT_USAGE;
+        }
+    }
     if (restart_after_us >= 0 && !cl->nemesis.enabled[NEMESIS_KILL]) {
         fprintf(stderr, "cluster: --restart-after-ms is the delay of --nemesis kill's restarts; "
                         "the nemesis does not kill (in a scenario: kill nK restart-after TIME)\n");
@@ -687,6 +699,7 @@ static void cluster_teardown(cluster *cl)
     route_free(&cl->net);
     summary_free(&cl->summary);
     scenario_free(&cl->sc);
+    nemesis_free(&cl->nemesis);
     history_close(&cl->history);
 }
 

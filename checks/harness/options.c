@@ -38,6 +38,8 @@ static const options_spec options_table[] = {
         "toggle fault/heal this often (default 1000)"),
     OPT("--restart-after-ms", OPT_LONG, restart_after_ms, "MS",
         "--nemesis kill restarts the node MS after the kill (default: at the next heal)"),
+    OPT("--lease-configs", OPT_STRING, lease_configs, "L/E/S,...",
+        "each nemesis fault also sends the next as lease_read_config (stage 03), from c(C+1)"),
     OPT("--rate", OPT_DOUBLE, rate_per_s, "OPS", "ops/s over all clients (default 0: no limit)"),
     OPT("--concurrency", OPT_LONG, concurrency, "C",
         "generated clients c1..cC, one op each in flight (default 0: none)"),

@@ -19,6 +19,7 @@ typedef struct {
     const char *nemesis_spec;
     long nemesis_interval_ms;
     long restart_after_ms; /* < 0: not given */
+    const char *lease_configs;
     double rate_per_s;
     long concurrency;
     double time_limit_s; /* < 0: not given */

@@ -22,7 +22,7 @@ int workload_parse_mix(const char *spec, int op_weight[OP_KIND_COUNT], char *err
         } else if (!op_kind_is_generated((op_kind)kind)) {
             snprintf(err, err_size,
                      "--mix: %s is not generated (it changes the cluster's timing); script it "
-                     "in a scenario",
+                     "in a scenario, or send it at nemesis faults with --lease-configs",
                      item);
             rc = -1;
         } else if (!eq || end == eq + 1 || *end != '\0' || weight < 0 || weight > 1000000) {
