@@ -461,15 +461,20 @@ if command -v valgrind >/dev/null 2>&1 && ! grep -q __asan_init "$CLUSTER"; then
 	at 400ms heal
 	at 500ms pause n2
 	at 600ms resume n2
-	at 700ms kill n3
+	at 250ms cut n1 -> n2
+	at 300ms client c8 n1 lease_read_config 400 600 50
+	at 350ms duplicate 0.5
+	at 450ms duplicate off
+	at 700ms kill n3 restart-after 20ms
 	EOT
         timeout -k 2 "$(scaled 120)" valgrind -q --error-exitcode=99 --leak-check=full \
             --errors-for-leak-kinds=definite,indirect,possible --show-leak-kinds=definite,indirect,possible \
             "$CLUSTER" --bin "$NODE_BIN" --scenario sc.txt --concurrency 3 --time-limit 1.2 \
             --nemesis pause --nemesis-interval-ms 300 --latency-ms 2 --jitter-ms 3 \
             --mix read=30,write=30,cas=20,follower_read=10,ryw_read=5,lease_read=5 \
-            --history h.jsonl --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+            --data-dir data --history h.jsonl --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
         cat err | grep -v "^cluster:" || true
+        jq -e "[.faults[].fault] | index(\"cut\") and index(\"duplicate\") and index(\"restart\")" s.json
     '
 fi
 
