@@ -122,7 +122,7 @@ help:
 	@echo "make bench-lease  lease_read vs read vs follower_read at 1 ms and 10 ms links (stage 03)"
 	@echo "make lease-experiment  stage 03's clock experiment, each case's arithmetic printed"
 	@echo "make fuzz FUZZ_SECONDS=N   libFuzzer (clang) over STAGE's message handling"
-	@echo "make soak RUNS=N  seeded random faults against every stage, every checker on every history"
+	@echo "make soak RUNS=N  seeded random faults (partitions, pauses, spikes, kills with sub-second restarts, duplication; stage 03: lease configs) against every stage, every checker on every history"
 	@echo "make valgrind   memcheck of every stage's node under a short cluster workload"
 	@echo "make maelstrom  Jepsen Maelstrom's lin-kv against STAGE's node (says how to get maelstrom if missing)"
 	@echo "make format     clang-format every C file"

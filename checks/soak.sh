@@ -8,8 +8,15 @@
 #   pause      SIGSTOP one node, then SIGCONT (--nemesis pause)
 #   spike      latency spikes: every node's inbound messages are held an extra
 #              20..400 ms in windows of 0.1-1 s (build/soak-spike, checks/soak/spike.c)
-#   kill       SIGKILL one node, restart it from its --data-dir (only when the runner
-#              and the node both offer --data-dir; see checks/harness)
+#   kill       SIGKILL one node, restart it from its --data-dir 20..800 ms later
+#              (--restart-after-ms; only when the runner and the node both offer
+#              --data-dir; see checks/harness)
+#   duplicate  each node-to-node message, with probability 0.3, delivered twice, the
+#              copy with its own latency and jitter (--nemesis duplicate)
+# Stage 03 runs with a nemesis also change the lease configuration at each fault step
+# (--lease-configs): 400/600/50, then back to 150/150/15 (the node flags' defaults),
+# both safe; election timeouts stay at most 600 ms (900 randomized), under the 1 s
+# client timeout, so runs stay live.
 # Each history goes through every checker that applies to the stage:
 #   00 read/write/cas                      check-linearizable
 #   01 + follower_read                     + check-staleness
@@ -83,8 +90,8 @@ run_args() {
     if [ "$runner_restarts" = 1 ] && "$node" --help 2>&1 | grep -q -- '--data-dir'; then
         can_kill=1
     fi
-    # Five draws always, so a seed means the same schedule with or without kill.
-    for k in partition isolate pause spike kill; do
+    # Six draws always, so a seed means the same schedule with or without kill.
+    for k in partition isolate pause spike kill duplicate; do
         if [ $((RANDOM % 2)) -eq 1 ] && { [ "$k" != kill ] || [ "$can_kill" = 1 ]; }; then
             kinds+=("$k")
         fi
@@ -95,6 +102,7 @@ run_args() {
     local interval=$((300 + RANDOM % 8 * 100))
     local concurrency=$((4 + RANDOM % 7))
     local spike_ms=$((20 + RANDOM % 381)) spike_every=$((500 + RANDOM % 1501))
+    local restart_after_ms=$((20 + RANDOM % 781))
     local timeout_ms nemesis=() spike=0 kill=0
     timeout_ms=$(awk -v k="$SCALE" 'BEGIN { printf "%d", 1000 * k }')
     for k in "${kinds[@]}"; do
@@ -109,8 +117,9 @@ run_args() {
         --timeout-ms "$timeout_ms" --mix "${SOAK_MIX:-$(mix_of "$stage")}")
     if [ ${#nemesis[@]} -gt 0 ]; then
         args+=(--nemesis "$(IFS=,; echo "${nemesis[*]}")" --nemesis-interval-ms "$interval")
+        [ "$stage" -ge 3 ] && args+=(--lease-configs 400/600/50,150/150/15)
     fi
-    [ "$kill" = 1 ] && args+=(--data-dir "$dir/data")
+    [ "$kill" = 1 ] && args+=(--data-dir "$dir/data" --restart-after-ms "$restart_after_ms")
     run_env=()
     local v
     for v in $(compgen -e | grep '^READPATH_UNSAFE_' || true); do run_env+=("$v=${!v}"); done
@@ -120,6 +129,7 @@ run_args() {
         run_env+=("SPIKE_NODE=$node" "READPATH_SPIKE_MS=$spike_ms" "READPATH_SPIKE_EVERY_MS=$spike_every")
     fi
     faults=$(IFS=,; echo "${kinds[*]}")
+    [ "$kill" = 1 ] && faults=${faults/kill/kill (restart after ${restart_after_ms} ms)}
 }
 
 quote() { printf '%q ' "$@"; }

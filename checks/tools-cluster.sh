@@ -6,8 +6,10 @@
 . "$(dirname "$0")/lib.sh"
 
 CLUSTER=$READPATH_ROOT/${READPATH_BUILD:-build}/cluster
+CHECK_LIN=$READPATH_ROOT/${READPATH_BUILD:-build}/check-linearizable
 FIXTURES=$READPATH_ROOT/checks/harness/testdata
 [ -x "$CLUSTER" ] || skip_all "no $CLUSTER (build it with: make tools)"
+[ -x "$CHECK_LIN" ] || skip_all "no $CHECK_LIN (build it with: make tools)"
 [ -n "$NODE_BIN" ] && [ -x "$NODE_BIN" ] || skip_all "no node binary (NODE_BIN='$NODE_BIN')"
 
 # Short Raft timers, as every cluster suite uses; client timeouts stretch with
@@ -32,13 +34,17 @@ history_valid() {
 
 # ---- the command line ----
 
-test_expect_success '--help lists the flags and exits 0' '
+test_expect_success '--help lists the flags and every fault, and exits 0' '
     "$CLUSTER" --help >out
     cat out
     for flag in --bin --nodes --latency-ms --jitter-ms --seed --scenario --nemesis \
                 --rate --concurrency --time-limit --keys --mix --timeout-ms --history \
-                --summary-json --log-dir --target --max-staleness-ms --prefer-follower; do
+                --summary-json --log-dir --target --max-staleness-ms --prefer-follower \
+                --restart-after-ms --data-dir; do
         grep -q -- "$flag" out
+    done
+    for fault in partition isolate cut duplicate pause resume kill restart-after clock; do
+        grep -q -- "$fault" out
     done
 '
 
@@ -55,10 +61,14 @@ test_expect_success 'bad flags exit 2 with a message naming the problem' '
     expect_usage "unknown option" --bin "$NODE_BIN" --frobnicate
     expect_usage "unknown op" --bin "$NODE_BIN" --mix read=1,scan=2
     expect_usage "needs a weight" --bin "$NODE_BIN" --mix read
+    expect_usage "lease_read_config is not generated" --bin "$NODE_BIN" --mix read=1,lease_read_config=1
     expect_usage "n9" --bin "$NODE_BIN" --target n9
     expect_usage "unknown kind" --bin "$NODE_BIN" --nemesis meteor
     expect_usage "not a non-negative number" --bin "$NODE_BIN" --rate fast
     expect_usage "no-such-node" --bin ./no-such-node
+    expect_usage "the nemesis does not kill" --bin "$NODE_BIN" --nemesis pause --restart-after-ms 20
+    expect_usage "give --nemesis too" --bin "$NODE_BIN" --lease-configs 400/600/50
+    expect_usage "is not L/E/S" --bin "$NODE_BIN" --nemesis pause --lease-configs 400/600
 '
 
 test_expect_success 'scenario errors exit 2 with FILE:LINE and what is wrong' '
@@ -79,10 +89,21 @@ test_expect_success 'scenario errors exit 2 with FILE:LINE and what is wrong' '
     expect_scenario_error "at 1s partition n1 | | n2" "empty group"
     expect_scenario_error "at 1s partition n1 n2 n3" "cuts nothing"
     expect_scenario_error "at 1s pause" "usage: pause"
+    expect_scenario_error "at 1s cut n1 n2" "usage: cut|uncut FROM -> TO"
+    expect_scenario_error "at 1s duplicate 1.5" "not a probability in \[0, 1\]"
+    expect_scenario_error "at 1s duplicate sometimes" "not a probability"
+    expect_scenario_error "at 1s duplicate" "usage: duplicate P"
+    expect_scenario_error "at 1s cut n1 -> n9" "not a node of this cluster"
+    expect_scenario_error "at 1s uncut leader -> leader" "to itself"
+    expect_scenario_error "at 1s kill n1 restart-after" "usage: kill nK \[restart-after TIME\]"
+    expect_scenario_error "at 1s kill n1 after 20ms" "not .after."
+    expect_scenario_error "at 1s kill n1 restart-after 20" "needs a unit"
     expect_scenario_error "at 1s client c1 n1 scan x" "unknown op .scan."
     expect_scenario_error "at 1s client c1 n1 write x" "usage: write KEY VALUE"
     expect_scenario_error "at 1s client x1 n1 read x" "not a client name"
     expect_scenario_error "at 1s client c1 n1 follower_read x soon" "max_staleness_ms"
+    expect_scenario_error "at 1s client c1 n1 lease_read_config 3000 5000" "usage: lease_read_config"
+    expect_scenario_error "at 1s client c1 n1 lease_read_config 3000 5000 -5" "max_clock_skew_ms .-5. is not a non-negative integer"
     expect_scenario_error "clock n2 fast" "clock rate"
     expect_scenario_error "clock leader 0.5" "roles are not known at start"
     expect_scenario_error "at 1s pause follower3" "not a node of this cluster"
@@ -132,6 +153,66 @@ test_expect_success 'scripted requests: a client sends its next op only after th
     json_subset "{\"process\":7,\"f\":\"cas\",\"value\":[5,\"six\"]}" h.jsonl
 '
 
+# A lease configuration is a client message of stage 03; the checkers must pass over it.
+LEASE_NODE=$READPATH_ROOT/${READPATH_BUILD:-build}/03-lease-reads/node
+if [ -x "$LEASE_NODE" ]; then
+    test_expect_success 'lease_read_config L E S: the request carries the three fields, the history the reply' '
+        cat >sc.txt <<-EOT
+	at 400ms client c1 leader lease_read_config 3000 5000 500
+	at 400ms client c2 leader write x 1
+	at 500ms client c1 n1 lease_read_config 5200 5000 500
+	at 600ms client c2 n2 read x
+	EOT
+        cluster --bin "$LEASE_NODE" --scenario sc.txt --history h.jsonl --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+        cat h.jsonl
+        history_valid h.jsonl
+        json_subsets h.jsonl \
+            "{\"process\":1,\"type\":\"invoke\",\"f\":\"lease_read_config\",\"lease_duration_ms\":3000,\"election_timeout_ms\":5000,\"max_clock_skew_ms\":500}" \
+            "{\"process\":1,\"type\":\"ok\",\"f\":\"lease_read_config\",\"lease_duration_ms\":3000,\"safe\":true,\"effective_lease_ms\":2500}" \
+            "{\"process\":1,\"type\":\"ok\",\"f\":\"lease_read_config\",\"lease_duration_ms\":5200,\"safe\":false,\"effective_lease_ms\":4700}"
+        jq -se "map(select(.f == \"lease_read_config\")) | all(has(\"key\") | not)" h.jsonl
+        jq -e ".ops.lease_read_config.ok == 2" s.json
+    '
+
+    test_expect_success 'every checker passes over lease_read_config ops and still judges the rest' '
+        cat >sc.txt <<-EOT
+	at 400ms client c1 leader lease_read_config 3000 5000 500
+	at 400ms client c2 leader write x 1
+	at 500ms client c2 leader read x
+	EOT
+        cluster --bin "$LEASE_NODE" --scenario sc.txt --history h.jsonl "${NODE_FLAGS[@]}" >out 2>err
+        for c in linearizable staleness ryw; do
+            "$READPATH_ROOT/${READPATH_BUILD:-build}/check-$c" h.jsonl
+        done
+        # The same history with the read turned stale must still be flagged.
+        jq -c "if .f == \"read\" and .type == \"ok\" then .value = 7 else . end" h.jsonl >stale.jsonl
+        status=0
+        "$READPATH_ROOT/${READPATH_BUILD:-build}/check-linearizable" stale.jsonl || status=$?
+        test "$status" -eq 1
+    '
+
+    test_expect_success '--lease-configs: every nemesis fault step sends the next config in turn, from c(C+1)' '
+        cluster --bin "$LEASE_NODE" --nemesis partition --nemesis-interval-ms 200 \
+            --lease-configs 400/600/50,150/150/15 --concurrency 2 --time-limit 1.5 \
+            --history h.jsonl --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+        history_valid h.jsonl
+        jq -c "select(.f == \"lease_read_config\") | [.time_us, .type, .process, .node, .lease_duration_ms, .safe]" h.jsonl
+        jq -s "map(select(.f == \"lease_read_config\" and .type == \"invoke\") | .lease_duration_ms)" h.jsonl >sent
+        jq -cs "map(select(.f == \"lease_read_config\") | .process) | unique" h.jsonl >processes
+        echo "[3]" >expected_processes
+        test_cmp expected_processes processes
+        faults=$(jq "[.faults[] | select(.fault == \"partition\")] | length" s.json)
+        echo "$faults partitions, configs sent: $(jq -c . sent)"
+        test "$faults" -ge 2
+        jq -e --argjson n "$faults" "length == \$n and (to_entries | all(.value == (if .key % 2 == 0 then 400 else 150 end)))" sent
+    '
+else
+    test_count=$((test_count + 3))
+    echo "ok $((test_count - 2)) # skip lease_read_config: no $LEASE_NODE (stage 03)"
+    echo "ok $((test_count - 1)) # skip checkers over lease_read_config: no $LEASE_NODE (stage 03)"
+    echo "ok $test_count # skip --lease-configs: no $LEASE_NODE (stage 03)"
+fi
+
 # ---- the network ----
 
 test_expect_success 'a partition from the start: nothing crosses the cut, traffic flows inside' '
@@ -152,6 +233,91 @@ test_expect_success 'a partition drops messages already in flight; a heal reconn
     jq -e ".messages.dropped_in_flight > 0" s.json
     jq -e ".messages.links[] | select(.from == \"n1\" and .to == \"n2\") | .delivered > 0" s.json
     jq -e "[.faults[].fault] == [\"partition\", \"heal\"]" s.json
+'
+
+test_expect_success 'cut leader -> follower1 drops that one direction only; the reverse link still delivers' '
+    printf "at 500ms cut leader -> follower1\n" >sc.txt
+    cluster --bin "$NODE_BIN" --scenario sc.txt --time-limit 1.5 --latency-ms 2 \
+        --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    grep "^messages: " out
+    jq -c ".faults[]" s.json
+    from=$(jq -r ".faults[0].from" s.json)
+    to=$(jq -r ".faults[0].to" s.json)
+    jq -e ".faults[0].fault == \"cut\" and .leader == \"$from\"" s.json
+    jq -c ".messages.links[] | select(.dropped > 0)" s.json
+    jq -e --arg f "$from" --arg t "$to" "[.messages.links[] | select(.dropped > 0) | [.from, .to]] == [[\$f, \$t]]" s.json
+    jq -e --arg f "$from" --arg t "$to" ".messages.links[] | select(.from == \$t and .to == \$f) | .delivered > 0" s.json
+    grep -q "dropped by partitions and cuts" out
+'
+
+test_expect_success 'uncut, and heal, restore a cut link: it delivers again, unlike a link left cut' '
+    # delivered_on_cut SUMMARY: what the link of the first cut fault delivered in the run.
+    delivered_on_cut() {
+        jq "(.faults[0] | {from, to}) as \$c | .messages.links[] | select(.from == \$c.from and .to == \$c.to) | .delivered" "$1"
+    }
+    printf "at 300ms cut leader -> follower1\n" >stay.txt
+    { cat stay.txt; echo "at 600ms uncut leader -> follower1"; } >uncut.txt
+    { cat stay.txt; echo "at 600ms heal"; } >heal.txt
+    for run in stay uncut heal; do
+        cluster --bin "$NODE_BIN" --scenario $run.txt --time-limit 1.2 --summary-json $run.json \
+            "${NODE_FLAGS[@]}" >out 2>err
+        jq -c "[.faults[] | [.fault, .from, .to]]" $run.json
+        echo "$run: the cut link delivered $(delivered_on_cut $run.json)"
+    done
+    jq -e "[.faults[].fault] == [\"cut\", \"uncut\"] and .faults[0].from == .faults[1].from and .faults[0].to == .faults[1].to" uncut.json
+    # Heartbeats every 20 ms: 600 ms of a restored link carry far more than a dozen.
+    test "$(delivered_on_cut uncut.json)" -gt "$(($(delivered_on_cut stay.json) + 12))"
+    test "$(delivered_on_cut heal.json)" -gt "$(($(delivered_on_cut stay.json) + 12))"
+'
+
+# leader_ops N: N rounds of scripted ops from c1..c3, all to the role "leader" (bound at
+# 500 ms, when a leader is elected), so no request is forwarded between nodes.
+leader_ops() {
+    for i in $(seq 1 "$1"); do
+        for c in 1 2 3; do
+            case $((i % 3)) in
+            0) echo "at 500ms client c$c leader write $((i % 2)) $((c * 1000 + i))" ;;
+            1) echo "at 500ms client c$c leader read $((i % 2))" ;;
+            2) echo "at 500ms client c$c leader cas $((i % 2)) $((c * 1000 + i - 2)) $((c * 1000 + i))" ;;
+            esac
+        done
+    done
+}
+
+test_expect_success 'duplicate 1 delivers every peer message twice (with jitter, out of order) and stage 00 stays linearizable' '
+    { echo "at 0s duplicate 1"; leader_ops 100; } >sc.txt
+    cluster --bin "$NODE_BIN" --scenario sc.txt --latency-ms 1 --jitter-ms 3 --history h.jsonl \
+        --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    grep "^messages: " out
+    jq -c "del(.links)" <(jq .messages s.json)
+    jq -e ".faults[0] == {fault: \"duplicate\", probability: 1, time_us: .faults[0].time_us}" s.json
+    jq -e ".messages.duplicated > 0 and .messages.duplicated == .messages.routed" s.json
+    # Both copies arrive (a few may still be on the wire when the run ends).
+    jq -e ".messages.delivered > 1.9 * .messages.routed" s.json
+    jq -e "[.messages.links[] | .duplicated] | all(. > 0)" s.json
+    jq -e ".total.ok > 200 and .total.info == 0" s.json
+    jq -e "[.served_by[]] | map(select(. > 0)) | length == 1" s.json
+    "$CHECK_LIN" h.jsonl
+'
+
+test_expect_success 'duplicate off stops it: copies only between the two lines' '
+    printf "at 300ms duplicate 1\nat 600ms duplicate off\n" >sc.txt
+    cluster --bin "$NODE_BIN" --scenario sc.txt --time-limit 1.2 --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    jq -c "del(.links)" <(jq .messages s.json)
+    # Heartbeats every 20 ms to 2 followers, acks back: 300 ms carry ~60 messages, 1.2 s ~240.
+    jq -e ".messages.duplicated > 20 and .messages.duplicated < .messages.routed / 2" s.json
+    jq -e "[.faults[].probability] == [1, 0]" s.json
+'
+
+test_expect_success '--nemesis duplicate: a 0.3 duplication window at each fault step, turned off at its heal' '
+    cluster --bin "$NODE_BIN" --nemesis duplicate --nemesis-interval-ms 200 --time-limit 1.5 \
+        --concurrency 2 --seed 4 --history h.jsonl --summary-json s.json --latency-ms 1 --jitter-ms 2 \
+        "${NODE_FLAGS[@]}" >out 2>err
+    jq -c "[.faults[] | del(.time_us)]" s.json
+    jq -e "[.faults[] | select(.fault == \"duplicate\") | .probability] | .[0] == 0.3 and .[1] == 0" s.json
+    jq -e "(.faults | map(.fault)) as \$f | \$f[0] == \"duplicate\" and \$f[1] == \"heal\" and \$f[2] == \"duplicate\"" s.json
+    jq -e ".messages.duplicated > 0 and .messages.duplicated < .messages.routed" s.json
+    history_valid h.jsonl
 '
 
 test_expect_success 'latency shows in client latency: a write needs a round of 2 x 25 ms' '
@@ -182,6 +348,41 @@ test_expect_success 'a killed node stays down; the run still completes with exit
     jq -e ".node_exits.n3 == \"killed by the scenario\"" s.json
     jq -e ".messages.dropped_dead > 0" s.json
     jq -e ".total.ok > 0" s.json
+'
+
+# How long after each kill its node came back, in us, one line per kill, from a summary.
+restart_delays() {
+    jq -r '[.faults[] | select(.fault == "kill" or .fault == "restart")] as $f
+           | range(0; $f | length) | select($f[.].fault == "kill") as $i
+           | [$f[$i + 1:][] | select(.fault == "restart" and .node == $f[$i].node)][0] as $r
+           | "\($f[$i].node) \(if $r then $r.time_us - $f[$i].time_us else "never" end)"' "$1"
+}
+
+test_expect_success 'kill nK restart-after 20ms: the node is back 20 ms after the kill, and ends cleanly' '
+    echo "at 500ms kill follower1 restart-after 20ms" >sc.txt
+    cluster --bin "$NODE_BIN" --scenario sc.txt --data-dir data --time-limit 1.2 --concurrency 2 \
+        --target n1 --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    cat err
+    jq -c ".faults[]" s.json
+    jq -e "[.faults[].fault] == [\"kill\", \"restart\"] and .faults[0].node == .faults[1].node
+           and .faults[0].restart_after_ms == 20" s.json
+    delay_us=$(restart_delays s.json | cut -d" " -f2)
+    echo "restarted after $delay_us us"
+    test "$delay_us" -ge 20000
+    test "$delay_us" -le "$(scaled 120000 | cut -d. -f1)"
+    jq -e ".node_exits | all(. == \"exit 0\")" s.json
+'
+
+test_expect_success '--nemesis kill --restart-after-ms 50: each killed node is back 50 ms after its kill, not at the heal' '
+    cluster --bin "$NODE_BIN" --nemesis kill --restart-after-ms 50 --nemesis-interval-ms 200 \
+        --data-dir data --time-limit 1.5 --concurrency 2 --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+    jq -c ".faults[]" s.json
+    restart_delays s.json >delays
+    cat delays
+    test "$(wc -l <delays)" -ge 2
+    awk -v max="$(scaled 150000)" '\''$2 == "never" || $2 < 50000 || $2 > max { bad = 1 } END { exit bad }'\'' delays
+    jq -e "[.faults[] | select(.fault == \"heal\")] | length >= 1" s.json
+    jq -e ".node_exits | all(. == \"exit 0\")" s.json
 '
 
 test_expect_success 'each node gets its own READPATH_SEED, and clock rates only where set' '
@@ -260,15 +461,20 @@ if command -v valgrind >/dev/null 2>&1 && ! grep -q __asan_init "$CLUSTER"; then
 	at 400ms heal
 	at 500ms pause n2
 	at 600ms resume n2
-	at 700ms kill n3
+	at 250ms cut n1 -> n2
+	at 300ms client c8 n1 lease_read_config 400 600 50
+	at 350ms duplicate 0.5
+	at 450ms duplicate off
+	at 700ms kill n3 restart-after 20ms
 	EOT
         timeout -k 2 "$(scaled 120)" valgrind -q --error-exitcode=99 --leak-check=full \
             --errors-for-leak-kinds=definite,indirect,possible --show-leak-kinds=definite,indirect,possible \
             "$CLUSTER" --bin "$NODE_BIN" --scenario sc.txt --concurrency 3 --time-limit 1.2 \
             --nemesis pause --nemesis-interval-ms 300 --latency-ms 2 --jitter-ms 3 \
             --mix read=30,write=30,cas=20,follower_read=10,ryw_read=5,lease_read=5 \
-            --history h.jsonl --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
+            --data-dir data --history h.jsonl --summary-json s.json "${NODE_FLAGS[@]}" >out 2>err
         cat err | grep -v "^cluster:" || true
+        jq -e "[.faults[].fault] | index(\"cut\") and index(\"duplicate\") and index(\"restart\")" s.json
     '
 fi
 

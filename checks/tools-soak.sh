@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The soak (checks/soak.sh) in CI: two seeded random fault runs of the node under test
-# (5 nodes; partitions, isolation, pauses, latency spikes, kill/restart when the runner
-# has --data-dir; every read type of the stage), each history through every checker
+# (5 nodes; partitions, isolation, pauses, latency spikes, kills restarted 20..800 ms
+# later when the runner has --data-dir, duplicated peer messages, and for stage 03 lease
+# configs changed at each fault; every read type of the stage), each history through every checker
 # that applies (`make soak RUNS=50` is the long one). Then the negative controls: the
 # same soak with an unsafe test switch must report the anomaly, name the seed and
 # print a replay command that finds it again.

@@ -58,6 +58,7 @@ typedef struct {
     cluster_phase phase;
     char log_dir[PATH_MAX];
     uint64_t *seed_by_node; /* READPATH_SEED, kept for restarts */
+    int64_t *restart_due_us; /* per node: when a "kill ... restart-after" restarts it */
     bool node_failed;
 } cluster;
 
@@ -132,13 +133,48 @@ static void cluster_resolve_groups(const cluster *cl, const scenario_event *ev, 
 
 static int cluster_spawn_node(cluster *cl, int i, bool restart);
 
+/* Whether the event names a role ("leader", "followerK") anywhere. */
+static bool cluster_event_names_role(const scenario_event *ev)
+{
+    switch (ev->action) {
+    case SCENARIO_PARTITION:
+        return ev->names_roles;
+    case SCENARIO_HEAL:
+    case SCENARIO_DUPLICATE:
+        return false;
+    case SCENARIO_CUT:
+    case SCENARIO_UNCUT:
+        return ev->node_index < 0 || ev->to_index < 0;
+    case SCENARIO_CLIENT:
+        return ev->op.node_index < 0;
+    case SCENARIO_PAUSE:
+    case SCENARIO_RESUME:
+    case SCENARIO_KILL:
+    case SCENARIO_RESTART:
+        break;
+    }
+    return ev->node_index < 0;
+}
+
+/* {fault, from, to} and "cut n1 -> n2" for a one-way cut or its removal. */
+static cJSON *cluster_cut(cluster *cl, const scenario_event *ev, int from_index, char *text,
+                          size_t text_size)
+{
+    bool cut = ev->action == SCENARIO_CUT;
+    int to_index = ids_resolve(ev->to_index, cl->role_leader, cl->node_count);
+    route_cut(&cl->net, from_index, to_index, cut);
+    cJSON *fault = cluster_fault_json(cut ? "cut" : "uncut", NULL);
+    cJSON_AddStringToObject(fault, "from", cl->node_names[from_index]);
+    cJSON_AddStringToObject(fault, "to", cl->node_names[to_index]);
+    snprintf(text, text_size, "%s %s -> %s", cut ? "cut" : "uncut", cl->node_names[from_index],
+             cl->node_names[to_index]);
+    return fault;
+}
+
 static void cluster_apply_event(cluster *cl, const scenario_event *ev)
 {
     char text[512];
-    bool names_role = (ev->action != SCENARIO_PARTITION && ev->action != SCENARIO_HEAL &&
-                       (ev->action == SCENARIO_CLIENT ? ev->op.node_index : ev->node_index) < 0) ||
-                      (ev->action == SCENARIO_PARTITION && ev->names_roles);
-    if (names_role && cl->role_leader < 0) {
+    if (cluster_event_names_role(ev) && cl->role_leader < 0) {
         cl->role_leader = cl->leader_index >= 0 ? cl->leader_index : 0;
         char leader_text[96];
         snprintf(leader_text, sizeof leader_text, "roles bound: leader is %s%s",
@@ -166,6 +202,17 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
         route_heal(&cl->net);
         snprintf(text, sizeof text, "heal");
         break;
+    case SCENARIO_CUT:
+    case SCENARIO_UNCUT:
+        fault = cluster_cut(cl, ev, node_index, text, sizeof text);
+        break;
+    case SCENARIO_DUPLICATE:
+        fault = cluster_fault_json("duplicate", NULL);
+        cJSON_AddNumberToObject(fault, "probability", ev->duplicate_probability);
+        route_duplicate(&cl->net, ev->duplicate_probability);
+        snprintf(text, sizeof text, "duplicate %g (each peer message also sent again with this probability)",
+                 ev->duplicate_probability);
+        break;
     case SCENARIO_PAUSE:
         fault = cluster_fault_json("pause", node_name);
         procs_pause(&cl->nodes[node_index]);
@@ -178,6 +225,11 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
         break;
     case SCENARIO_KILL:
         fault = cluster_fault_json("kill", node_name);
+        /* A plain kill keeps the node down until a restart line, even one killed
+         * earlier with a restart still pending. */
+        cl->restart_due_us[node_index] = ev->restarts ? cl->now_us + ev->restart_after_us : INT64_MAX;
+        if (ev->restarts)
+            cJSON_AddNumberToObject(fault, "restart_after_ms", (double)ev->restart_after_us / 1e3);
         procs_kill(&cl->nodes[node_index]);
         route_mark_dead(&cl->net, node_index);
         /* A node killed before it answered init will never answer: stop waiting. */
@@ -185,10 +237,15 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
             cl->init_ok_by_node[node_index] = true;
             cl->init_pending--;
         }
-        snprintf(text, sizeof text, "kill %s", node_name);
+        if (ev->restarts)
+            snprintf(text, sizeof text, "kill %s (restart in %.3f ms)", node_name,
+                     (double)ev->restart_after_us / 1e3);
+        else
+            snprintf(text, sizeof text, "kill %s", node_name);
         break;
     case SCENARIO_RESTART:
         fault = cluster_fault_json("restart", node_name);
+        cl->restart_due_us[node_index] = INT64_MAX;
         if (!cl->nodes[node_index].killed_by_scenario) {
             snprintf(text, sizeof text, "restart %s: it was not killed; nothing to do", node_name);
             break;
@@ -216,10 +273,24 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
     summary_record_fault(&cl->summary, cl->now_us, fault);
 }
 
+/* The earliest restart a "kill ... restart-after" left pending; INT64_MAX for none. */
+static int64_t cluster_next_restart_us(const cluster *cl)
+{
+    int64_t next_us = INT64_MAX;
+    for (int i = 0; i < cl->node_count; i++)
+        if (cl->restart_due_us[i] < next_us) next_us = cl->restart_due_us[i];
+    return next_us;
+}
+
 static void cluster_apply_due_events(cluster *cl)
 {
     while (cl->next_event < cl->sc.event_count && cl->sc.events[cl->next_event].at_us <= cl->now_us)
         cluster_apply_event(cl, &cl->sc.events[cl->next_event++]);
+    for (int i = 0; i < cl->node_count; i++)
+        if (cl->restart_due_us[i] <= cl->now_us) {
+            scenario_event restart = {.action = SCENARIO_RESTART, .node_index = i};
+            cluster_apply_event(cl, &restart);
+        }
     while (nemesis_next_us(&cl->nemesis) <= cl->now_us) {
         scenario_event step[2];
         int count = nemesis_step(&cl->nemesis, step);
@@ -428,7 +499,10 @@ static void cluster_advance_phase(cluster *cl)
     }
     if (cl->phase == CLUSTER_DRAIN) {
         workload_tick(&cl->work, cl->now_us);
-        if (workload_quiet(&cl->work)) cl->phase = CLUSTER_DONE;
+        /* A pending "restart-after" is part of the schedule: the run ends with the
+         * node back, so its clean exit shows it recovered. */
+        if (workload_quiet(&cl->work) && cluster_next_restart_us(cl) == INT64_MAX)
+            cl->phase = CLUSTER_DONE;
     }
 }
 
@@ -444,6 +518,7 @@ static int cluster_poll_timeout_ms(const cluster *cl)
     if (cl->next_event < cl->sc.event_count)
         wake_us = cluster_min(wake_us, cl->sc.events[cl->next_event].at_us);
     wake_us = cluster_min(wake_us, nemesis_next_us(&cl->nemesis));
+    wake_us = cluster_min(wake_us, cluster_next_restart_us(cl));
     if (cl->phase == CLUSTER_INIT) wake_us = cluster_min(wake_us, cl->opt.init_timeout_ms * 1000);
     if (cl->phase == CLUSTER_RUN || cl->phase == CLUSTER_DRAIN)
         wake_us = cluster_min(wake_us, workload_next_wakeup_us(&cl->work));
@@ -536,10 +611,28 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
     } else {
         scenario_init_empty(&cl->sc, cl->node_count);
     }
+    int64_t restart_after_us = cl->opt.restart_after_ms >= 0 ? cl->opt.restart_after_ms * 1000 : -1;
     if (nemesis_init(&cl->nemesis, cl->opt.nemesis_spec, cl->node_count,
-                     cl->opt.nemesis_interval_ms * 1000, (uint64_t)cl->opt.seed, err,
-                     sizeof err) < 0) {
+                     cl->opt.nemesis_interval_ms * 1000, restart_after_us, (uint64_t)cl->opt.seed,
+                     err, sizeof err) < 0) {
         fprintf(stderr, "cluster: %s\n", err);
+        return CLUSTER_EXIT_USAGE;
+    }
+    if (cl->opt.lease_configs) {
+        bool any_kind = false;
+        for (int k = 0; k < NEMESIS_KIND_COUNT; k++)
+            any_kind |= cl->nemesis.enabled[k];
+        if (!any_kind ||
+            nemesis_set_lease_configs(&cl->nemesis, cl->opt.lease_configs,
+                                      (int)cl->opt.concurrency + 1, err, sizeof err) < 0) {
+            fprintf(stderr, "cluster: %s\n",
+                    any_kind ? err : "--lease-configs are sent at the nemesis's fault steps: give --nemesis too");
+            return CLUSTER_EXIT_USAGE;
+        }
+    }
+    if (restart_after_us >= 0 && !cl->nemesis.enabled[NEMESIS_KILL]) {
+        fprintf(stderr, "cluster: --restart-after-ms is the delay of --nemesis kill's restarts; "
+                        "the nemesis does not kill (in a scenario: kill nK restart-after TIME)\n");
         return CLUSTER_EXIT_USAGE;
     }
     if (cl->nemesis.enabled[NEMESIS_KILL] && !cl->opt.data_dir) {
@@ -573,6 +666,9 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
         ids_node_name(i, cl->node_names[i]);
     cl->nodes = calloc((size_t)cl->node_count, sizeof *cl->nodes);
     cl->seed_by_node = calloc((size_t)cl->node_count, sizeof *cl->seed_by_node);
+    cl->restart_due_us = calloc((size_t)cl->node_count, sizeof *cl->restart_due_us);
+    for (int i = 0; i < cl->node_count; i++)
+        cl->restart_due_us[i] = INT64_MAX;
     cl->init_ok_by_node = calloc((size_t)cl->node_count, sizeof *cl->init_ok_by_node);
     cl->init_pending = cl->node_count;
     cl->leader_index = -1;
@@ -596,12 +692,14 @@ static void cluster_teardown(cluster *cl)
         procs_free(&cl->nodes[i]);
     free(cl->nodes);
     free(cl->seed_by_node);
+    free(cl->restart_due_us);
     free(cl->node_names);
     free(cl->init_ok_by_node);
     workload_free(&cl->work);
     route_free(&cl->net);
     summary_free(&cl->summary);
     scenario_free(&cl->sc);
+    nemesis_free(&cl->nemesis);
     history_close(&cl->history);
 }
 

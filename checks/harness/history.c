@@ -27,16 +27,11 @@ static cJSON *history_entry(const history_op_context *ctx, const char *type)
     cJSON_AddNumberToObject(entry, "process", ctx->process);
     cJSON_AddStringToObject(entry, "type", type);
     cJSON_AddStringToObject(entry, "f", op_kind_name(op->kind));
-    cJSON_AddItemToObject(entry, "key", cJSON_Duplicate(op->key, true));
+    if (op->key) cJSON_AddItemToObject(entry, "key", cJSON_Duplicate(op->key, true));
     cJSON *value = op_request_history_value(op);
     if (value) cJSON_AddItemToObject(entry, "value", value);
     cJSON_AddStringToObject(entry, "node", ctx->node_name);
-    if (op->kind == OP_FOLLOWER_READ)
-        cJSON_AddNumberToObject(entry, "max_staleness_ms", (double)op->max_staleness_ms);
-    if (op->kind == OP_RYW_READ) {
-        cJSON_AddNumberToObject(entry, "last_write_index", (double)op->last_write_index);
-        cJSON_AddBoolToObject(entry, "prefer_follower", op->prefer_follower);
-    }
+    op_request_history_fields(op, entry);
     if (ctx->clock_rate > 0) cJSON_AddNumberToObject(entry, "clock_rate", ctx->clock_rate);
     return entry;
 }

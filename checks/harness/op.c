@@ -20,7 +20,19 @@ int op_kind_from_name(const char *name)
 
 bool op_kind_is_read(op_kind kind)
 {
-    return kind != OP_WRITE && kind != OP_CAS;
+    return kind != OP_WRITE && kind != OP_CAS && kind != OP_LEASE_READ_CONFIG;
+}
+
+bool op_kind_is_generated(op_kind kind)
+{
+    return kind != OP_LEASE_READ_CONFIG;
+}
+
+static void op_add_lease_config(cJSON *object, const op_lease_config *config)
+{
+    cJSON_AddNumberToObject(object, "lease_duration_ms", (double)config->lease_duration_ms);
+    cJSON_AddNumberToObject(object, "election_timeout_ms", (double)config->election_timeout_ms);
+    cJSON_AddNumberToObject(object, "max_clock_skew_ms", (double)config->max_clock_skew_ms);
 }
 
 cJSON *op_request_body(const op_request *op, long msg_id, long session_index)
@@ -28,7 +40,7 @@ cJSON *op_request_body(const op_request *op, long msg_id, long session_index)
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "type", op_kind_name(op->kind));
     cJSON_AddNumberToObject(body, "msg_id", (double)msg_id);
-    cJSON_AddItemToObject(body, "key", cJSON_Duplicate(op->key, true));
+    if (op->key) cJSON_AddItemToObject(body, "key", cJSON_Duplicate(op->key, true));
     switch (op->kind) {
     case OP_WRITE:
         cJSON_AddItemToObject(body, "value", cJSON_Duplicate(op->value, true));
@@ -47,12 +59,26 @@ cJSON *op_request_body(const op_request *op, long msg_id, long session_index)
         cJSON_AddBoolToObject(body, "prefer_follower", op->prefer_follower);
         break;
     }
+    case OP_LEASE_READ_CONFIG:
+        op_add_lease_config(body, &op->lease_config);
+        break;
     case OP_READ:
     case OP_LEASE_READ:
     case OP_KIND_COUNT:
         break;
     }
     return body;
+}
+
+void op_request_history_fields(const op_request *op, cJSON *entry)
+{
+    if (op->kind == OP_FOLLOWER_READ)
+        cJSON_AddNumberToObject(entry, "max_staleness_ms", (double)op->max_staleness_ms);
+    if (op->kind == OP_RYW_READ) {
+        cJSON_AddNumberToObject(entry, "last_write_index", (double)op->last_write_index);
+        cJSON_AddBoolToObject(entry, "prefer_follower", op->prefer_follower);
+    }
+    if (op->kind == OP_LEASE_READ_CONFIG) op_add_lease_config(entry, &op->lease_config);
 }
 
 cJSON *op_request_history_value(const op_request *op)

@@ -31,9 +31,15 @@ static const options_spec options_table[] = {
     OPT("--jitter-ms", OPT_DOUBLE, jitter_ms, "MS", "plus a seeded uniform draw in [0, MS]"),
     OPT("--seed", OPT_LONG, seed, "N", "seeds ops, jitter, nemesis, READPATH_SEED (default 1)"),
     OPT("--scenario", OPT_STRING, scenario_path, "FILE", "scripted faults and client requests"),
-    OPT("--nemesis", OPT_STRING, nemesis_spec, "KINDS", "random faults: partition,isolate,pause"),
+    OPT("--nemesis", OPT_STRING, nemesis_spec, "KINDS",
+        "random faults, any of: partition, isolate, pause, kill (needs --data-dir), "
+        "duplicate"),
     OPT("--nemesis-interval-ms", OPT_LONG, nemesis_interval_ms, "MS",
         "toggle fault/heal this often (default 1000)"),
+    OPT("--restart-after-ms", OPT_LONG, restart_after_ms, "MS",
+        "--nemesis kill restarts the node MS after the kill (default: at the next heal)"),
+    OPT("--lease-configs", OPT_STRING, lease_configs, "L/E/S,...",
+        "each nemesis fault also sends the next as lease_read_config (stage 03), from c(C+1)"),
     OPT("--rate", OPT_DOUBLE, rate_per_s, "OPS", "ops/s over all clients (default 0: no limit)"),
     OPT("--concurrency", OPT_LONG, concurrency, "C",
         "generated clients c1..cC, one op each in flight (default 0: none)"),
@@ -72,6 +78,7 @@ static void options_defaults(options *o)
     o->node_count = 3;
     o->seed = 1;
     o->nemesis_interval_ms = 1000;
+    o->restart_after_ms = -1;
     o->time_limit_s = -1;
     o->key_count = 5;
     o->mix_spec = "read=50,write=30,cas=20";
@@ -181,8 +188,19 @@ void options_print_help(FILE *out)
                  options_table[s].arg ? " " : "", options_table[s].arg ? options_table[s].arg : "");
         fprintf(out, "  %-28s %s\n", left, options_table[s].help);
     }
-    fprintf(out, "\nEverything after -- goes to every node, e.g. -- --heartbeat-ms 20 "
-                 "--election-timeout-ms 150\n");
+    fprintf(out,
+            "\nFaults (scenario lines \"at TIME ...\"; the nemesis draws the starred ones):\n"
+            "  partition A.. | B..   * groups cut off from each other (heal: every node joined)\n"
+            "  cut X -> Y            one direction of one link dropped (uncut X -> Y)\n"
+            "  duplicate P|off       * each peer message also delivered again with probability P\n"
+            "  pause X / resume X    * SIGSTOP / SIGCONT\n"
+            "  kill X [restart-after TIME]\n"
+            "                        * SIGKILL, down until restart X (or TIME later)\n"
+            "  clock X RATE          X's clock runs at RATE (a line of its own, no \"at\")\n"
+            "X may be a node id or a role (leader, follower1, ...); checks/harness/README.md\n"
+            "has the whole grammar.\n"
+            "\nEverything after -- goes to every node, e.g. -- --heartbeat-ms 20 "
+            "--election-timeout-ms 150\n");
 }
 
 int options_workload_config(const options *o, workload_config *cfg, char *err, size_t err_size)

@@ -18,6 +18,8 @@ typedef struct {
     const char *scenario_path;
     const char *nemesis_spec;
     long nemesis_interval_ms;
+    long restart_after_ms; /* < 0: not given */
+    const char *lease_configs;
     double rate_per_s;
     long concurrency;
     double time_limit_s; /* < 0: not given */

@@ -14,7 +14,13 @@ typedef struct {
 } rng_stream;
 
 /* Stream ids, one per consumer, so adding a consumer never shifts another's numbers. */
-enum { RNG_STREAM_WORKLOAD = 1, RNG_STREAM_NETWORK, RNG_STREAM_NEMESIS, RNG_STREAM_NODE_SEEDS };
+enum {
+    RNG_STREAM_WORKLOAD = 1,
+    RNG_STREAM_NETWORK,
+    RNG_STREAM_NEMESIS,
+    RNG_STREAM_NODE_SEEDS,
+    RNG_STREAM_DUPLICATE
+};
 
 void rng_seed(rng_stream *rng, uint64_t seed, uint64_t stream_id);
 uint64_t rng_next(rng_stream *rng);

@@ -121,13 +121,31 @@ static int scenario_expect_words(scenario_line *ln, int first, int min, int max,
     return 0;
 }
 
-/* client cP nK OP KEY [ARGS] */
+/* lease_read_config L E S: three non-negative integers, sent as they are (the node, not
+ * the runner, judges whether the config is safe). */
+static int scenario_parse_lease_config(scenario_line *ln, int args, op_lease_config *config)
+{
+    if (ln->word_count - args != 3)
+        return scenario_fail(ln, "usage: lease_read_config LEASE_DURATION_MS ELECTION_TIMEOUT_MS "
+                                 "MAX_CLOCK_SKEW_MS");
+    if (scenario_parse_long(ln, ln->words[args], "lease_duration_ms", &config->lease_duration_ms) <
+            0 ||
+        scenario_parse_long(ln, ln->words[args + 1], "election_timeout_ms",
+                            &config->election_timeout_ms) < 0 ||
+        scenario_parse_long(ln, ln->words[args + 2], "max_clock_skew_ms",
+                            &config->max_clock_skew_ms) < 0)
+        return -1;
+    return 0;
+}
+
+/* client cP nK OP KEY [ARGS], or client cP nK lease_read_config L E S */
 static int scenario_parse_client(scenario_line *ln, int first, scenario_event *ev)
 {
     static const char usage[] =
         "client cP nK read|lease_read KEY | write KEY VALUE | cas KEY FROM TO | "
-        "follower_read KEY MAX_STALENESS_MS | ryw_read KEY [TOKEN|session] [true|false]";
-    if (ln->word_count - first < 4) return scenario_fail(ln, "usage: %s", usage);
+        "follower_read KEY MAX_STALENESS_MS | ryw_read KEY [TOKEN|session] [true|false] | "
+        "lease_read_config L E S";
+    if (ln->word_count - first < 3) return scenario_fail(ln, "usage: %s", usage);
     ev->process = ids_client_process(ln->words[first]);
     if (ev->process < 0)
         return scenario_fail(ln, "'%s' is not a client name (c1, c2, ...)", ln->words[first]);
@@ -137,9 +155,12 @@ static int scenario_parse_client(scenario_line *ln, int first, scenario_event *e
     if (kind < 0)
         return scenario_fail(ln,
                              "unknown op '%s' (read, write, cas, follower_read, ryw_read, "
-                             "lease_read)",
+                             "lease_read, lease_read_config)",
                              ln->words[first + 2]);
     op->kind = (op_kind)kind;
+    if (op->kind == OP_LEASE_READ_CONFIG)
+        return scenario_parse_lease_config(ln, first + 3, &op->lease_config);
+    if (ln->word_count - first < 4) return scenario_fail(ln, "usage: %s", usage);
     op->key = scenario_parse_json_word(ln->words[first + 3]);
     op->last_write_index = OP_TOKEN_FROM_SESSION;
     op->prefer_follower = true;
@@ -173,6 +194,7 @@ static int scenario_parse_client(scenario_line *ln, int first, scenario_event *e
             op->prefer_follower = strcmp(ln->words[args + 1], "true") == 0;
         }
         return 0;
+    case OP_LEASE_READ_CONFIG:
     case OP_KIND_COUNT:
         break;
     }
@@ -188,8 +210,57 @@ static int scenario_parse_heal(scenario_line *ln, int first, scenario_event *ev)
 
 static int scenario_parse_one_node(scenario_line *ln, int first, scenario_event *ev)
 {
-    if (scenario_expect_words(ln, first, 1, 1, "pause|resume|kill|restart nK") < 0) return -1;
+    if (scenario_expect_words(ln, first, 1, 1, "pause|resume|restart nK") < 0) return -1;
     return scenario_parse_node(ln, ln->words[first], &ev->node_index);
+}
+
+/* kill nK [restart-after TIME]: a crash and a reboot in one line, so a script can reach
+ * the sub-second windows a reboot opens (a vote forgotten, a log half flushed) without
+ * guessing the absolute time of the kill. */
+static int scenario_parse_kill(scenario_line *ln, int first, scenario_event *ev)
+{
+    static const char usage[] = "kill nK [restart-after TIME]";
+    int extra = ln->word_count - first;
+    if (extra != 1 && extra != 3) return scenario_fail(ln, "usage: %s", usage);
+    if (scenario_parse_node(ln, ln->words[first], &ev->node_index) < 0) return -1;
+    if (extra == 1) return 0;
+    if (strcmp(ln->words[first + 1], "restart-after") != 0)
+        return scenario_fail(ln, "usage: %s (not '%s')", usage, ln->words[first + 1]);
+    ev->restarts = true;
+    return scenario_parse_time(ln, ln->words[first + 2], &ev->restart_after_us);
+}
+
+/* cut|uncut X -> Y: one direction of one link. */
+static int scenario_parse_cut(scenario_line *ln, int first, scenario_event *ev)
+{
+    static const char usage[] = "cut|uncut FROM -> TO (one direction, e.g. cut n1 -> n2)";
+    if (ln->word_count - first != 3 || strcmp(ln->words[first + 1], "->") != 0)
+        return scenario_fail(ln, "usage: %s", usage);
+    if (scenario_parse_node(ln, ln->words[first], &ev->node_index) < 0 ||
+        scenario_parse_node(ln, ln->words[first + 2], &ev->to_index) < 0)
+        return -1;
+    if (ev->node_index == ev->to_index)
+        return scenario_fail(ln, "%s -> %s: a node's messages to itself never cross the network",
+                             ln->words[first], ln->words[first + 2]);
+    return 0;
+}
+
+/* duplicate P | duplicate off */
+static int scenario_parse_duplicate(scenario_line *ln, int first, scenario_event *ev)
+{
+    if (scenario_expect_words(ln, first, 1, 1, "duplicate P (a probability in [0, 1]) | duplicate off") < 0)
+        return -1;
+    const char *word = ln->words[first];
+    if (strcmp(word, "off") == 0) {
+        ev->duplicate_probability = 0;
+        return 0;
+    }
+    char *end;
+    double probability = strtod(word, &end);
+    if (end == word || *end != '\0' || !isfinite(probability) || probability < 0 || probability > 1)
+        return scenario_fail(ln, "duplicate '%s': not a probability in [0, 1] (or off)", word);
+    ev->duplicate_probability = probability;
+    return 0;
 }
 
 static const struct {
@@ -201,8 +272,11 @@ static const struct {
     {"heal", SCENARIO_HEAL, scenario_parse_heal},
     {"pause", SCENARIO_PAUSE, scenario_parse_one_node},
     {"resume", SCENARIO_RESUME, scenario_parse_one_node},
-    {"kill", SCENARIO_KILL, scenario_parse_one_node},
+    {"kill", SCENARIO_KILL, scenario_parse_kill},
     {"restart", SCENARIO_RESTART, scenario_parse_one_node},
+    {"cut", SCENARIO_CUT, scenario_parse_cut},
+    {"uncut", SCENARIO_UNCUT, scenario_parse_cut},
+    {"duplicate", SCENARIO_DUPLICATE, scenario_parse_duplicate},
     {"client", SCENARIO_CLIENT, scenario_parse_client},
 };
 
@@ -241,8 +315,8 @@ static int scenario_parse_at(scenario_line *ln, scenario *sc)
         a++;
     if (a == n)
         return scenario_fail(ln,
-                             "unknown action '%s' (partition, heal, pause, resume, kill, "
-                             "restart, client)",
+                             "unknown action '%s' (partition, heal, cut, uncut, duplicate, "
+                             "pause, resume, kill, restart, client)",
                              ln->words[2]);
     ev.action = scenario_actions[a].action;
     if (scenario_actions[a].parse(ln, 3, &ev) < 0) {

@@ -6,6 +6,11 @@
  *   at 4s pause n2                     # SIGSTOP; "resume n2" sends SIGCONT
  *   at 6s kill n3                      # SIGKILL; it stays down ...
  *   at 7s restart n3                   # ... until restarted: same flags, same data dir
+ *   at 8s kill n1 restart-after 20ms   # SIGKILL, then restarted 20 ms later
+ *   at 2s cut n1 -> n2                 # n1's messages to n2 are dropped; n2 -> n1 flows
+ *   at 3s uncut n1 -> n2               # (heal also removes every cut)
+ *   at 4s duplicate 0.3                # each peer message also sent again with p 0.3
+ *   at 5s duplicate off                # (heal leaves duplication on)
  *   at 1s client c1 n2 write x 5       # keys and values are JSON, or bare words as strings
  *   at 2s partition leader follower1 | follower2 follower3   # roles, resolved at 2s
  *
@@ -27,6 +32,9 @@ typedef enum {
     SCENARIO_RESUME,
     SCENARIO_KILL,
     SCENARIO_RESTART,
+    SCENARIO_CUT,
+    SCENARIO_UNCUT,
+    SCENARIO_DUPLICATE,
     SCENARIO_CLIENT,
 } scenario_action;
 
@@ -36,7 +44,12 @@ typedef struct {
     scenario_action action;
     int *group_by_node; /* partition: one group number per node; 0 = the unlisted group */
     bool names_roles;   /* partition: also has a slot per role (see scenario.c) */
-    int node_index;     /* pause, resume, kill, restart: a node index or an ids.h role code */
+    int node_index;     /* pause, resume, kill, restart; cut, uncut: the sender. A node
+                           index or an ids.h role code */
+    int to_index;       /* cut, uncut: the receiver, likewise */
+    double duplicate_probability; /* duplicate: per peer message; 0 = off */
+    bool restarts;            /* kill: the node is restarted restart_after_us later */
+    int64_t restart_after_us; /* (otherwise it stays down until a restart line) */
     int process;        /* client */
     op_request op;      /* client */
 } scenario_event;

@@ -114,7 +114,7 @@ void summary_print(summary_stats *s, const summary_context *ctx, FILE *out)
     summary_totals t = summary_total(s, ctx);
     fprintf(out, "cluster: %d nodes, seed %llu, clients ran %.2f s\n", ctx->node_count,
             (unsigned long long)ctx->seed, t.duration_s);
-    fprintf(out, "%-14s %8s %8s %8s %8s %9s %9s\n", "op", "count", "ok", "fail", "info", "p50 ms",
+    fprintf(out, "%-17s %8s %8s %8s %8s %9s %9s\n", "op", "count", "ok", "fail", "info", "p50 ms",
             "p99 ms");
     for (int k = 0; k < OP_KIND_COUNT; k++) {
         summary_op_stats *st = &s->by_kind[k];
@@ -124,11 +124,11 @@ void summary_print(summary_stats *s, const summary_context *ctx, FILE *out)
             snprintf(p50, sizeof p50, "%.2f", summary_percentile_ms(st, 50));
             snprintf(p99, sizeof p99, "%.2f", summary_percentile_ms(st, 99));
         }
-        fprintf(out, "%-14s %8llu %8llu %8llu %8llu %9s %9s\n", op_kind_name((op_kind)k),
+        fprintf(out, "%-17s %8llu %8llu %8llu %8llu %9s %9s\n", op_kind_name((op_kind)k),
                 (unsigned long long)st->invoked, (unsigned long long)st->ok,
                 (unsigned long long)st->fail, (unsigned long long)st->info, p50, p99);
     }
-    fprintf(out, "%-14s %8llu %8llu %8llu %8llu\n", "total", (unsigned long long)t.all.invoked,
+    fprintf(out, "%-17s %8llu %8llu %8llu %8llu\n", "total", (unsigned long long)t.all.invoked,
             (unsigned long long)t.all.ok, (unsigned long long)t.all.fail,
             (unsigned long long)t.all.info);
     fprintf(out, "throughput: %.1f ok ops/s, %.1f completed ops/s\n", t.ok_per_s,
@@ -144,10 +144,12 @@ void summary_print(summary_stats *s, const summary_context *ctx, FILE *out)
     const route_net *net = ctx->net;
     fprintf(out,
             "\nmessages: %llu routed between nodes (%.2f per client op), %llu dropped by "
-            "partitions (%llu of them in flight), %llu to or from killed nodes\n",
+            "partitions and cuts (%llu of them in flight), %llu to or from killed nodes, %llu "
+            "duplicated\n",
             (unsigned long long)net->routed_total, t.messages_per_op,
             (unsigned long long)(net->dropped_at_send + net->dropped_in_flight),
-            (unsigned long long)net->dropped_in_flight, (unsigned long long)net->dropped_dead);
+            (unsigned long long)net->dropped_in_flight, (unsigned long long)net->dropped_dead,
+            (unsigned long long)net->duplicated_total);
     fprintf(out, "faults: %d injected\n", cJSON_GetArraySize(s->faults));
     if (s->late_replies || s->bad_node_lines)
         fprintf(out, "ignored: %llu late replies, %llu unparsable node lines\n",
@@ -183,6 +185,7 @@ static cJSON *summary_messages_json(const summary_context *ctx, double per_op)
     cJSON_AddNumberToObject(m, "dropped_at_send", (double)net->dropped_at_send);
     cJSON_AddNumberToObject(m, "dropped_in_flight", (double)net->dropped_in_flight);
     cJSON_AddNumberToObject(m, "dropped_dead", (double)net->dropped_dead);
+    cJSON_AddNumberToObject(m, "duplicated", (double)net->duplicated_total);
     cJSON_AddNumberToObject(m, "per_client_op", per_op);
     cJSON *links = cJSON_AddArrayToObject(m, "links");
     for (int from = 0; from < ctx->node_count; from++)
@@ -194,6 +197,7 @@ static cJSON *summary_messages_json(const summary_context *ctx, double per_op)
             cJSON_AddStringToObject(l, "to", ctx->nodes[to].name);
             cJSON_AddNumberToObject(l, "delivered", (double)net->delivered_by_link[link]);
             cJSON_AddNumberToObject(l, "dropped", (double)net->dropped_by_link[link]);
+            cJSON_AddNumberToObject(l, "duplicated", (double)net->duplicated_by_link[link]);
             cJSON_AddItemToArray(links, l);
         }
     return m;

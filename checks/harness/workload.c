@@ -19,6 +19,12 @@ int workload_parse_mix(const char *spec, int op_weight[OP_KIND_COUNT], char *err
         if (kind < 0) {
             snprintf(err, err_size, "--mix: unknown op '%s'", item);
             rc = -1;
+        } else if (!op_kind_is_generated((op_kind)kind)) {
+            snprintf(err, err_size,
+                     "--mix: %s is not generated (it changes the cluster's timing); script it "
+                     "in a scenario, or send it at nemesis faults with --lease-configs",
+                     item);
+            rc = -1;
         } else if (!eq || end == eq + 1 || *end != '\0' || weight < 0 || weight > 1000000) {
             snprintf(err, err_size, "--mix: '%s' needs a weight, e.g. %s=40", item, item);
             rc = -1;
@@ -112,7 +118,7 @@ bool workload_generation_done(const workload_state *w)
 static op_request workload_copy_op(const op_request *op)
 {
     op_request copy = *op;
-    copy.key = cJSON_Duplicate(op->key, true);
+    copy.key = op->key ? cJSON_Duplicate(op->key, true) : NULL;
     copy.value = op->value ? cJSON_Duplicate(op->value, true) : NULL;
     copy.cas_to = op->cas_to ? cJSON_Duplicate(op->cas_to, true) : NULL;
     return copy;
