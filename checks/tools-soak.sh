@@ -26,19 +26,21 @@ test_expect_success "2 random fault runs of $name: no anomaly, clean exits" '
     grep -q "^ok   $name seed 7002 " out
 '
 
-# soak.sh with an unsafe switch, one run isolating nodes in turn, with a mix heavy in the
-# read type the switch breaks (so a slow sanitizer build still does enough of them): it
-# must fail (exit 1), say
+# soak.sh with an unsafe switch, one 6 s run of isolations and partitions (a deposed
+# leader in a minority keeps heartbeating its followers for up to an election timeout:
+# the naive bound's window; 7-12 violations a run, 0-5 with isolations alone in 4 s), with
+# a mix heavy in the read type the switch breaks (so a slow sanitizer build still does
+# enough of them): it must fail (exit 1), say
 # FAIL with the seed, the checker's verdict, keep the history, and print a replay
 # command (with the switch in it) that finds the anomaly again.
 # unsafe_control SWITCH CHECKER
 unsafe_control='
     status=0
-    env "$switch=1" RUNS=1 SOAK_SECONDS=4 SOAK_SEED=7 SOAK_FAULTS=isolate SOAK_MIX="$mix" SOAK_DIR=$PWD/soak \
+    env "$switch=1" RUNS=1 SOAK_SECONDS=6 SOAK_SEED=7 SOAK_FAULTS=isolate,partition SOAK_MIX="$mix" SOAK_DIR=$PWD/soak \
         "$READPATH_ROOT/checks/soak.sh" "$NODE_BIN" >out 2>&1 || status=$?
     cut -c1-300 out
     [ "$status" -eq 1 ]
-    grep -q "^FAIL $name seed 7001 (faults: isolate)" out
+    grep -q "^FAIL $name seed 7001 (faults: isolate,partition)" out
     grep -q "^  $checker exit 1: " out
     kept=$(sed -n "s/^  kept: //p" out | head -n 1)
     [ -s "$kept/history.jsonl" ]
