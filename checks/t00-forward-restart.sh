@@ -4,7 +4,7 @@
 # died with it; its new life numbers its forwards from 0 again, so matching answers by
 # forward id alone hands the dead request's answer to a new one. Every forward carries
 # the forwarder's incarnation (a random id drawn at start) and the answer echoes it;
-# an answer for another life is dropped (common/node.c, "forwarding to the leader").
+# an answer for another life is dropped (common/node_forward.c).
 #
 # The window (checks/scenarios/t00-forward-restart-*.txt): follower1 forwards `cas x 1 5`
 # and dies before the answer; its next life sends three `cas x 7 ...` from forward id 0.

@@ -87,7 +87,7 @@ test_expect_success 'unsafe configs: safe:false, the computed effective lease, t
 
 # The heartbeat is the flags' (--heartbeat-ms, 50 by default here); a config's election
 # timeout must leave room for two of them, the rule --election-timeout-ms obeys at start
-# (common/node.c). 1/1/0 is safe by the lease inequality alone, and made the cluster
+# (common/node_flags.c). 1/1/0 is safe by the lease inequality alone, and made the cluster
 # elect a leader hundreds of times a second.
 test_expect_success 'an election timeout under two heartbeats: safe:false naming election_timeout_ms >= 2 * heartbeat_ms; nothing changes' '
     { init_line n1 n1
