@@ -170,4 +170,13 @@ test_expect_success 'flags: an unsafe lease exits 2 naming the inequality; the d
     grep -E -- "--lease-duration-ms|--max-clock-skew-ms" help
 '
 
+test_expect_success 'flags: an unsafe lease exits 2 before reading any input (no input at all, too)' '
+    status=0
+    "$NODE_BIN" --election-timeout-ms 500 --lease-duration-ms 520 --max-clock-skew-ms 50 </dev/null >out 2>err || status=$?
+    cat err
+    test "$status" -eq 2
+    grep -q "(lease_duration_ms - max_clock_skew_ms) + max_clock_skew_ms <= election_timeout_ms" err
+    test ! -s out
+'
+
 test_done

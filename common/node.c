@@ -29,8 +29,9 @@ static struct {
 
 /* Calls one hook of every plugin: NODE_EACH_PLUGIN(applied, (index, entry)). */
 #define NODE_EACH_PLUGIN(hook, args)                                                               \
-    for (int i_ = 0; i_ < node.stage->plugin_count; i_++)                                          \
-        if (node.stage->plugins[i_]->hook) node.stage->plugins[i_]->hook args
+    for (int i_ = 0; i_ < node.stage->feature_count; i_++)                                         \
+        if (node.stage->features[i_]->plugin && node.stage->features[i_]->plugin->hook)            \
+            node.stage->features[i_]->plugin->hook args
 
 
 /* ---- small accessors ---- */
@@ -82,8 +83,11 @@ bool node_unsafe_test_switch(const char *name)
 
 static const struct node_handler *node_find_entry(const char *type)
 {
-    for (int i = 0; i < node.stage->handler_count; i++)
-        if (strcmp(node.stage->handlers[i].type, type) == 0) return &node.stage->handlers[i];
+    for (int f = 0; f < node.stage->feature_count; f++) {
+        const struct node_feature *feature = node.stage->features[f];
+        for (int i = 0; i < feature->handler_count; i++)
+            if (strcmp(feature->handlers[i].type, type) == 0) return &feature->handlers[i];
+    }
     for (int i = 0; i < node_linkv_handler_count; i++)
         if (strcmp(node_linkv_handlers[i].type, type) == 0) return &node_linkv_handlers[i];
     return NULL;

@@ -87,29 +87,41 @@ struct node_plugin {
     void (*turn)(int64_t now_us);
 };
 
-/* A command-line flag a stage adds: --name N (milliseconds or a count), N >= 0. */
+/* A command-line flag a feature adds: --name N (milliseconds or a count), N >= 0. */
 struct node_flag {
     const char *name; /* "--lease-duration-ms" */
     const char *help;
     int64_t *value;   /* holds the default; set from the command line */
 };
 
+/* The number of elements of an array: descriptors are counted by the compiler. */
+#define NODE_COUNT(array) ((int)(sizeof(array) / sizeof((array)[0])))
+
+/* Everything one read path adds to the node, exported by its feature file as one
+ * descriptor (follower_read_feature, ...). */
+struct node_feature {
+    const char *name; /* "follower_read" */
+    const struct node_handler *handlers;
+    int handler_count;
+    const struct node_plugin *plugin; /* may be NULL */
+    const struct node_flag *flags;
+    int flag_count;
+    /* Once every flag is parsed, before any input is read: NULL if the feature can run
+     * with them, else why not (the node prints it and exits 2, like any bad flag). May
+     * be NULL. */
+    const char *(*check_flags)(void);
+};
+
+/* A stage is a name and the features it adds to stage 00, in stage order. */
 struct node_stage {
     const char *name;    /* "00-raft-kv" */
     const char *summary; /* one line for --help */
-    const struct node_flag *flags;
-    int flag_count;
-    /* Once the flags are parsed: NULL if the stage can run with them, else why not (the
-     * node prints it and exits 2, like any bad flag). May be NULL. */
-    const char *(*check_flags)(void);
-    const struct node_handler *handlers;
-    int handler_count;
-    const struct node_plugin *const *plugins;
-    int plugin_count;
+    const struct node_feature *const *features;
+    int feature_count;
 };
 
 /* Runs the node. Stage 00's messages (read, write, cas) are always served; the stage's
- * table adds its own. */
+ * features add their own. */
 int node_main(int argc, char **argv, const struct node_stage *stage);
 
 

@@ -40,10 +40,13 @@ static void node_usage(FILE *out, const char *argv0, const struct node_stage *st
             argv0, stage->name, stage->summary, NODE_DEFAULT_HEARTBEAT_MS,
             NODE_DEFAULT_ELECTION_TIMEOUT_MS, NODE_DEFAULT_REQUEST_TIMEOUT_MS,
             NODE_DEFAULT_MAX_INFLIGHT);
-    if (stage->flag_count > 0) fprintf(out, "\nstage %s adds:\n", stage->name);
-    for (int i = 0; i < stage->flag_count; i++)
-        fprintf(out, "  %-25s %s (default %lld)\n", stage->flags[i].name,
-                stage->flags[i].help, (long long)*stage->flags[i].value);
+    for (int f = 0; f < stage->feature_count; f++) {
+        const struct node_feature *feature = stage->features[f];
+        if (feature->flag_count > 0) fprintf(out, "\n%s adds:\n", feature->name);
+        for (int i = 0; i < feature->flag_count; i++)
+            fprintf(out, "  %-25s %s (default %lld)\n", feature->flags[i].name,
+                    feature->flags[i].help, (long long)*feature->flags[i].value);
+    }
 }
 
 static int node_parse_number(const char *flag, const char *text, int64_t min, int64_t *out)
@@ -67,9 +70,12 @@ static int node_parse_ms(const char *flag, const char *text, int64_t *out)
 /* A stage's own flag? Returns 1 if it was one (and consumed its value), -1 on error. */
 static int node_parse_stage_flag(const struct node_stage *stage, const char *arg, const char *next)
 {
-    for (int i = 0; i < stage->flag_count; i++)
-        if (strcmp(arg, stage->flags[i].name) == 0)
-            return node_parse_number(arg, next, 0, stage->flags[i].value) ? -1 : 1;
+    for (int f = 0; f < stage->feature_count; f++) {
+        const struct node_feature *feature = stage->features[f];
+        for (int i = 0; i < feature->flag_count; i++)
+            if (strcmp(arg, feature->flags[i].name) == 0)
+                return node_parse_number(arg, next, 0, feature->flags[i].value) ? -1 : 1;
+    }
     return 0;
 }
 
@@ -125,10 +131,12 @@ int node_flags_parse(int argc, char **argv, const struct node_stage *stage,
                 argv[0]);
         return -1;
     }
-    const char *unusable = stage->check_flags ? stage->check_flags() : NULL;
-    if (unusable) {
-        fprintf(stderr, "%s: %s\n", argv[0], unusable);
-        return -1;
+    for (int f = 0; f < stage->feature_count; f++) {
+        const char *unusable = stage->features[f]->check_flags ? stage->features[f]->check_flags() : NULL;
+        if (unusable) {
+            fprintf(stderr, "%s: %s\n", argv[0], unusable);
+            return -1;
+        }
     }
     return 0;
 }

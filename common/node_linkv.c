@@ -84,9 +84,10 @@ static void node_answer_commit(int64_t index, const struct raft_entry *entry, in
              * own ops (lease_read_config) keep their fields. */
             bool linkv_reply = strcmp(req->type, "write") == 0 || strcmp(req->type, "cas") == 0;
             if (!(linkv.maelstrom && linkv_reply))
-                for (int i = 0; i < linkv.stage->plugin_count; i++)
-                    if (linkv.stage->plugins[i]->write_reply_extend)
-                        linkv.stage->plugins[i]->write_reply_extend(body, index);
+                for (int f = 0; f < linkv.stage->feature_count; f++) {
+                    const struct node_plugin *plugin = linkv.stage->features[f]->plugin;
+                    if (plugin && plugin->write_reply_extend) plugin->write_reply_extend(body, index);
+                }
             node_reply(req, body);
         }
     }

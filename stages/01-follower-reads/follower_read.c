@@ -53,14 +53,15 @@ static struct {
 } fr = {
     .fresh_as_of_us = INT64_MIN, .last_leader_contact_us = INT64_MIN, .max_clock_drift_pct = 10};
 
-const struct node_flag follower_read_flags[FOLLOWER_READ_FLAG_COUNT] = {
+static const struct node_flag fr_flags[] = {
     {"--max-clock-drift-pct",
      "a, how far this node's clock rate may be from real time, in % "
      "(0..99); staleness claims are divided by 1 - a",
      &fr.max_clock_drift_pct},
 };
 
-const char *follower_read_check_flags(void)
+/* An allowance of 100% or more leaves nothing to prove. */
+static const char *fr_check_flags(void)
 {
     if (fr.max_clock_drift_pct < 100) return NULL;
     return "--max-clock-drift-pct must be below 100: a clock that may run 100% slow may not "
@@ -79,7 +80,7 @@ static int64_t fr_real_staleness_ms(int64_t measured_us)
     return (measured_us + measured_us_per_real_ms - 1) / measured_us_per_real_ms;
 }
 
-int64_t follower_read_fresh_as_of_us(void)
+static int64_t fr_fresh_as_of_us(void)
 {
     return fr.naive ? fr.last_leader_contact_us : fr.fresh_as_of_us;
 }
@@ -242,7 +243,7 @@ static void fr_leadership_changed(void)
     for (int peer = 0; peer < fr.n; peer++) memset(&fr.peers[peer], 0, sizeof fr.peers[peer]);
 }
 
-const struct node_plugin follower_read_plugin = {
+static const struct node_plugin fr_plugin = {
     .name = "follower_read",
     .started = fr_started,
     .leadership_changed = fr_leadership_changed,
@@ -289,7 +290,7 @@ static void fr_read_at_leader(struct node_request *req, const char *reason)
  * the value is read first and the clock after, so the reported bound covers the read. */
 static bool fr_try_local(struct node_request *req)
 {
-    int64_t fresh_as_of_us = follower_read_fresh_as_of_us();
+    int64_t fresh_as_of_us = fr_fresh_as_of_us();
     if (fresh_as_of_us == INT64_MIN) return false;
     const cJSON *key = cJSON_GetObjectItemCaseSensitive(req->body, "key");
     const cJSON *value;
@@ -324,7 +325,7 @@ static void fr_give_up_waiting(struct node_request *req)
     fr_read_at_leader(req, "follower_too_stale_redirected_to_leader");
 }
 
-void follower_read_handle(struct node_request *req)
+static void fr_handle(struct node_request *req)
 {
     const cJSON *key;
     int64_t max_staleness_ms;
@@ -340,3 +341,17 @@ void follower_read_handle(struct node_request *req)
     node_wait_stage(req, fr_retry, clock_now_us() + node_stage_wait_us(FR_WAIT_HEARTBEATS),
                     fr_give_up_waiting);
 }
+
+static const struct node_handler fr_handlers[] = {
+    {"follower_read", fr_handle, false},
+};
+
+const struct node_feature follower_read_feature = {
+    .name = "follower_read",
+    .handlers = fr_handlers,
+    .handler_count = NODE_COUNT(fr_handlers),
+    .plugin = &fr_plugin,
+    .flags = fr_flags,
+    .flag_count = NODE_COUNT(fr_flags),
+    .check_flags = fr_check_flags,
+};

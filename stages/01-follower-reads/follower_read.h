@@ -9,18 +9,9 @@
 
 #include "node.h"
 
-extern const struct node_plugin follower_read_plugin;
-void follower_read_handle(struct node_request *req);
-
-/* --max-clock-drift-pct: how far this node's clock rate may be from real time. Every
- * staleness the node reports is a bound in real time as long as it is. */
-#define FOLLOWER_READ_FLAG_COUNT 1
-extern const struct node_flag follower_read_flags[FOLLOWER_READ_FLAG_COUNT];
-/* The stage's check_flags: an allowance of 100% or more leaves nothing to prove. */
-const char *follower_read_check_flags(void);
-
-/* This node's proven freshness: every write acknowledged before this time (on this
- * node's clock) is in its applied state. INT64_MIN when nothing is proven yet. */
-int64_t follower_read_fresh_as_of_us(void);
+/* The follower_read message, the plugin that carries stamps and proofs on heartbeats,
+ * and --max-clock-drift-pct (how far this node's clock rate may be from real time: every
+ * staleness the node reports is a bound in real time as long as it is). */
+extern const struct node_feature follower_read_feature;
 
 #endif

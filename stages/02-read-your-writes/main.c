@@ -6,21 +6,13 @@
 
 int main(int argc, char **argv)
 {
-    static const struct node_handler handlers[] = {
-        {"follower_read", follower_read_handle, false},
-        {"ryw_read", ryw_read_handle, false},
-    };
-    static const struct node_plugin *const plugins[] = {&follower_read_plugin, &ryw_read_plugin};
+    static const struct node_feature *const features[] = {&follower_read_feature,
+                                                          &ryw_read_feature};
     static const struct node_stage stage = {
         .name = "02-read-your-writes",
         .summary = "stage 01 + write_ok.commit_index and ryw_read with session tokens",
-        .flags = follower_read_flags,
-        .flag_count = FOLLOWER_READ_FLAG_COUNT,
-        .check_flags = follower_read_check_flags,
-        .handlers = handlers,
-        .handler_count = 2,
-        .plugins = plugins,
-        .plugin_count = 2,
+        .features = features,
+        .feature_count = NODE_COUNT(features),
     };
     return node_main(argc, argv, &stage);
 }

@@ -58,7 +58,7 @@ static void ryw_turn(int64_t now_us)
     node_retry_stage_waiters();
 }
 
-const struct node_plugin ryw_read_plugin = {
+static const struct node_plugin ryw_plugin = {
     .name = "ryw_read",
     .started = ryw_started,
     .applied = ryw_applied,
@@ -174,7 +174,7 @@ static void ryw_give_up_waiting(struct node_request *req)
     ryw_read_at_leader(req, "follower_behind_redirected_to_leader");
 }
 
-void ryw_read_handle(struct node_request *req)
+static void ryw_handle(struct node_request *req)
 {
     const cJSON *key;
     int64_t token;
@@ -202,3 +202,14 @@ void ryw_read_handle(struct node_request *req)
                     clock_now_us() + node_stage_wait_us(RYW_FOLLOWER_WAIT_HEARTBEATS),
                     ryw_give_up_waiting);
 }
+
+static const struct node_handler ryw_handlers[] = {
+    {"ryw_read", ryw_handle, false},
+};
+
+const struct node_feature ryw_read_feature = {
+    .name = "ryw_read",
+    .handlers = ryw_handlers,
+    .handler_count = NODE_COUNT(ryw_handlers),
+    .plugin = &ryw_plugin,
+};

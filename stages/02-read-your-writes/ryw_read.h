@@ -11,8 +11,8 @@
 
 #include "node.h"
 
-/* Adds commit_index to write_ok and cas_ok, and wakes parked reads as entries apply. */
-extern const struct node_plugin ryw_read_plugin;
-void ryw_read_handle(struct node_request *req);
+/* The ryw_read message, and the plugin that adds commit_index to write_ok and cas_ok and
+ * wakes parked reads as entries apply. */
+extern const struct node_feature ryw_read_feature;
 
 #endif

@@ -55,7 +55,7 @@ static struct {
     int n;
 } lease = {.duration_ms = -1, .clock_skew_ms = -1};
 
-const struct node_flag lease_flags[LEASE_FLAG_COUNT] = {
+static const struct node_flag lease_flags[] = {
     {"--lease-duration-ms", "L, the lease before skew is subtracted (-1: the election timeout)",
      &lease.duration_ms},
     {"--max-clock-skew-ms", "S, how far two clocks may disagree over one election timeout "
@@ -208,27 +208,34 @@ static void lease_note_config(int64_t index, int64_t term, const cJSON *command)
 
 /* ---- the plugin ---- */
 
-static void lease_started(void)
+/* The flags' lease must obey the rule (NOTES.md, stage 03) for the election timeout the
+ * node runs with. Checked with every other flag, before any input is read: a node
+ * started with an unsafe lease says why and exits 2, and never answers init. */
+static const char *lease_check_flags(void)
 {
-    struct raft *r = node_raft();
+    static char why[600];
     int64_t election_timeout_ms = node_election_timeout_us() / 1000;
     if (lease.duration_ms < 0) lease.duration_ms = election_timeout_ms;
     if (lease.clock_skew_ms < 0) lease.clock_skew_ms = election_timeout_ms / 10;
     lease.seed_rule = node_unsafe_test_switch("READPATH_UNSAFE_SEED_LEASE_RULE");
+    if (!lease_rule_violation(lease.duration_ms, election_timeout_ms, lease.clock_skew_ms))
+        return NULL;
+    char rule[400];
+    lease_explain(rule, sizeof rule, lease.duration_ms, election_timeout_ms, lease.clock_skew_ms);
+    snprintf(why, sizeof why,
+             "--lease-duration-ms %lld --election-timeout-ms %lld --max-clock-skew-ms %lld: %s",
+             (long long)lease.duration_ms, (long long)election_timeout_ms,
+             (long long)lease.clock_skew_ms, rule);
+    return why;
+}
+
+static void lease_started(void)
+{
+    struct raft *r = node_raft();
+    int64_t election_timeout_ms = node_election_timeout_us() / 1000;
     lease.short_stickiness = node_unsafe_test_switch("READPATH_UNSAFE_SHORT_STICKINESS");
     lease.window_ms = election_timeout_ms;
     lease_apply_window("started");
-    /* Checked here rather than with the other flags: this is the first moment the
-     * election timeout's default (node.c's) is known. Like a bad flag, it exits 2. */
-    if (lease_rule_violation(lease.duration_ms, election_timeout_ms, lease.clock_skew_ms)) {
-        char why[400];
-        lease_explain(why, sizeof why, lease.duration_ms, election_timeout_ms, lease.clock_skew_ms);
-        fprintf(stderr, "--lease-duration-ms %lld --election-timeout-ms %lld --max-clock-skew-ms "
-                        "%lld: %s\n",
-                (long long)lease.duration_ms, (long long)election_timeout_ms,
-                (long long)lease.clock_skew_ms, why);
-        exit(2);
-    }
     lease.applied = (struct lease_config){
         .duration_ms = lease.duration_ms,
         .election_timeout_ms = election_timeout_ms,
@@ -402,7 +409,7 @@ static void lease_turn(int64_t now_us)
     if (node_is_leader()) lease_track_latest();
 }
 
-const struct node_plugin lease_plugin = {
+static const struct node_plugin lease_plugin = {
     .name = "lease",
     .started = lease_started,
     .leadership_changed = lease_leadership_changed,
@@ -439,7 +446,7 @@ static void lease_serve_fallback(struct node_request *req)
     node_reply_value(req, lease_add_fallback);
 }
 
-void lease_read_handle(struct node_request *req)
+static void lease_read_handle(struct node_request *req)
 {
     const cJSON *key;
     if (!node_require_any(req, "key", &key)) return;
@@ -471,7 +478,7 @@ void lease_read_handle(struct node_request *req)
 
 /* ---- lease_read_config ---- */
 
-void lease_read_config_handle(struct node_request *req)
+static void lease_read_config_handle(struct node_request *req)
 {
     int64_t duration_ms, election_timeout_ms, clock_skew_ms;
     if (!node_require_nonneg_int(req, "lease_duration_ms", &duration_ms) ||
@@ -527,3 +534,20 @@ void lease_read_config_handle(struct node_request *req)
     lease_note_config(raft_last_index(r) + 1, raft_term(r), command);
     node_propose(req, command);
 }
+
+static const struct node_handler lease_handlers[] = {
+    {"lease_read", lease_read_handle, false},
+    /* Goes through the log: a forwarded one whose answer never came may have changed
+     * the cluster's timing. */
+    {"lease_read_config", lease_read_config_handle, true},
+};
+
+const struct node_feature lease_feature = {
+    .name = "lease_read",
+    .handlers = lease_handlers,
+    .handler_count = NODE_COUNT(lease_handlers),
+    .plugin = &lease_plugin,
+    .flags = lease_flags,
+    .flag_count = NODE_COUNT(lease_flags),
+    .check_flags = lease_check_flags,
+};

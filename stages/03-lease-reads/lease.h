@@ -12,15 +12,10 @@
 
 #include "node.h"
 
-/* --lease-duration-ms and --max-clock-skew-ms. */
-#define LEASE_FLAG_COUNT 2
-extern const struct node_flag lease_flags[LEASE_FLAG_COUNT];
-
-/* Grants and drops the lease, applies lease_config entries, adds lease_read_config_ok's
- * fields when such an entry commits. */
-extern const struct node_plugin lease_plugin;
-
-void lease_read_handle(struct node_request *req);
-void lease_read_config_handle(struct node_request *req);
+/* The lease_read and lease_read_config messages; the plugin that grants and drops the
+ * lease, applies lease_config entries and adds lease_read_config_ok's fields when such
+ * an entry commits; --lease-duration-ms and --max-clock-skew-ms, checked against the
+ * rule before the node reads any input. */
+extern const struct node_feature lease_feature;
 
 #endif
