@@ -125,10 +125,12 @@ static void node_persist_term_vote(void *ctx, int64_t term, int voted_for)
     storage_term_vote(node.storage, term, voted_for);
 }
 
-static void node_persist_append(void *ctx, int64_t index, const struct raft_entry *entry)
+/* Every entry the log takes: to disk (with --data-dir), then to the plugins. */
+static void node_raft_appended(void *ctx, int64_t index, const struct raft_entry *entry)
 {
     (void)ctx;
-    storage_append(node.storage, index, entry);
+    if (node.storage) storage_append(node.storage, index, entry);
+    NODE_EACH_PLUGIN(appended, (index, entry));
 }
 
 static void node_persist_truncate(void *ctx, int64_t after_index)
@@ -286,13 +288,13 @@ static void node_handle_init(const cJSON *envelope)
         .leadership_changed = node_raft_leadership_changed,
         .round_confirmed = node_raft_round_confirmed,
         .append_extend = node_raft_append_extend,
+        .persist_append = node_raft_appended,
         .append_seen = node_raft_append_seen,
         .append_res_extend = node_raft_append_res_extend,
         .append_res_seen = node_raft_append_res_seen,
     };
     if (node.storage) {
         callbacks.persist_term_vote = node_persist_term_vote;
-        callbacks.persist_append = node_persist_append;
         callbacks.persist_truncate = node_persist_truncate;
     }
     const char *pin = getenv("READPATH_PIN_ELECTION_TIMEOUT");

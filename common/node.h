@@ -76,6 +76,9 @@ struct node_plugin {
     void (*started)(void); /* after init_ok: the cluster is known */
     void (*leadership_changed)(void);
     void (*round_confirmed)(uint64_t round, int64_t sent_us, int64_t commit_index);
+    /* An entry entered this node's log at `index` (it may later be overwritten, if it
+     * was never committed); called before anything acknowledges it. */
+    void (*appended)(int64_t index, const struct raft_entry *entry);
     void (*applied)(int64_t index, const struct raft_entry *entry);
     void (*append_extend)(int peer, cJSON *append);
     void (*append_seen)(int leader, const cJSON *append, int64_t now_us);

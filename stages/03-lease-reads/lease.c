@@ -7,7 +7,6 @@
 #include "readindex.h"
 #include "trace.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,35 +335,12 @@ static void lease_leadership_changed(void)
     lease.tracked_index = -1;
 }
 
-/* A peer's number as an index or a term, or false. Out of range, the conversion to
- * int64_t would be undefined behaviour; raft draws the line at 2^52 (raft_int). */
-static bool lease_peer_int(const cJSON *item, int64_t *out)
+/* An entry reached this node's log (from a leader's append, or this leader's own
+ * proposal), before this node acknowledges it: a config in it counts from now, since a
+ * leader may count on this node holding it once the ack arrives. */
+static void lease_appended(int64_t index, const struct raft_entry *entry)
 {
-    if (!cJSON_IsNumber(item) || !(fabs(item->valuedouble) <= 4503599627370496.0)) return false;
-    *out = (int64_t)item->valuedouble;
-    return true;
-}
-
-static void lease_append_seen(int leader, const cJSON *append, int64_t now_us)
-{
-    (void)leader;
-    (void)now_us;
-    const cJSON *entries = cJSON_GetObjectItemCaseSensitive(append, "entries");
-    int64_t index, term;
-    if (!lease_peer_int(cJSON_GetObjectItemCaseSensitive(append, "prev_log_index"), &index) ||
-        !cJSON_IsArray(entries))
-        return;
-    const cJSON *entry;
-    cJSON_ArrayForEach(entry, entries)
-    {
-        index++;
-        const cJSON *command = cJSON_GetObjectItemCaseSensitive(entry, "command");
-        /* Raft ignores the rest of an append from a malformed entry on: so does this. */
-        if (!lease_peer_int(cJSON_GetObjectItemCaseSensitive(entry, "term"), &term) ||
-            !cJSON_IsObject(command))
-            return;
-        lease_note_config(index, term, command);
-    }
+    lease_note_config(index, entry->term, entry->command);
 }
 
 /* A config applied: it is now the one obeyed. Its window holds, unless a config still
@@ -415,7 +391,7 @@ static const struct node_plugin lease_plugin = {
     .leadership_changed = lease_leadership_changed,
     .round_confirmed = lease_round_confirmed,
     .applied = lease_applied,
-    .append_seen = lease_append_seen,
+    .appended = lease_appended,
     .write_reply_extend = lease_write_reply_extend,
     .turn = lease_turn,
 };
@@ -510,7 +486,6 @@ static void lease_read_config_handle(struct node_request *req)
         node_forward(req);
         return;
     }
-    struct raft *r = node_raft();
     if (lease.unapplied_count == LEASE_MAX_UNAPPLIED) {
         node_reply_error(req, PROTO_TEMPORARILY_UNAVAILABLE,
                          "%d lease configs are already waiting to commit; nothing was done",
@@ -531,7 +506,6 @@ static void lease_read_config_handle(struct node_request *req)
                     (long long)(duration_ms - clock_skew_ms));
         lease.expires_us = cut_us;
     }
-    lease_note_config(raft_last_index(r) + 1, raft_term(r), command);
     node_propose(req, command);
 }
 
