@@ -28,6 +28,13 @@ void readindex_submit(struct node_request *req, node_serve_fn serve, int64_t now
     readindex_progress(now_us);
 }
 
+void readindex_redirect(struct node_request *req, const char *reason, node_serve_fn serve,
+                        int64_t now_us)
+{
+    if (!req->reason) req->reason = reason;
+    readindex_submit(req, serve, now_us);
+}
+
 /* Assigns read indexes to reads that have none, in arrival order. Returns true when a
  * new round is needed for them. */
 static bool readindex_assign(struct raft *r)

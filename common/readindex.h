@@ -20,6 +20,14 @@ void readindex_start(struct raft *r);
 /* Queues a read at the leader; `serve` runs once it is safe to read local state.
  * If this node is not the leader the request is forwarded instead. */
 void readindex_submit(struct node_request *req, node_serve_fn serve, int64_t now_us);
+/* A read that a stage sends to the leader instead of serving it locally (stage 01's
+ * follower_read with no bound, stage 02's ryw_read preferring the leader, either one
+ * when a follower gave up waiting): ReadIndex at the leader, forwarded from anywhere
+ * else. `reason` goes on the reply ("reason" field, added where the client asked);
+ * the first reason given sticks, so a read that comes back here (the leader moved, or
+ * this node became it) still says why it was redirected in the first place. */
+void readindex_redirect(struct node_request *req, const char *reason, node_serve_fn serve,
+                        int64_t now_us);
 /* Serves what can be served; called after rounds, applies and leadership changes. */
 void readindex_progress(int64_t now_us);
 

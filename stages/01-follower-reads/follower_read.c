@@ -272,18 +272,11 @@ static void fr_serve_linearizable(struct node_request *req)
 /* The leader reads with ReadIndex; anyone else sends it to the leader. */
 static void fr_read_at_leader(struct node_request *req, const char *reason)
 {
-    /* The first reason sticks: a redirected read that comes back here (the leader moved,
-     * or this node became leader) was still redirected for that reason. */
-    if (!req->reason) req->reason = reason;
     /* From here on it is a linearizable read, wherever it ends up: if this leader loses
      * its leadership mid-ReadIndex the read is forwarded, and the next node must not
      * serve it from its own bound. */
     cJSON_ReplaceItemInObjectCaseSensitive(req->body, "max_staleness_ms", cJSON_CreateNumber(0));
-    if (node_is_leader()) {
-        readindex_submit(req, fr_serve_linearizable, clock_now_us());
-        return;
-    }
-    node_forward(req);
+    readindex_redirect(req, reason, fr_serve_linearizable, clock_now_us());
 }
 
 /* Serves from local state if the proven bound, in real time, is within the request's;

@@ -134,18 +134,11 @@ static void ryw_serve_at_leader(struct node_request *req)
 
 static void ryw_read_at_leader(struct node_request *req, const char *reason)
 {
-    /* The first reason sticks: a redirected read that comes back here (the leader
-     * moved, or this node became leader) was still redirected for that reason. */
-    if (!req->reason) req->reason = reason;
     /* Whoever ends up with it must read at the leader, not from its own state: a node
      * that turns out not to lead answers not_leader, and the read goes to the real one;
      * and if this leader loses its leadership mid-ReadIndex, the read is forwarded. */
     cJSON_ReplaceItemInObjectCaseSensitive(req->body, "prefer_follower", cJSON_CreateFalse());
-    if (node_is_leader()) {
-        readindex_submit(req, ryw_serve_at_leader, clock_now_us());
-        return;
-    }
-    node_forward(req);
+    readindex_redirect(req, reason, ryw_serve_at_leader, clock_now_us());
 }
 
 /* ---- at a follower: applied >= token, or wait, or redirect ---- */
