@@ -49,11 +49,6 @@ void kv_free(struct kv *kv)
     free(kv);
 }
 
-size_t kv_size(const struct kv *kv)
-{
-    return kv->used;
-}
-
 /* A hash that agrees with cJSON_Compare: it follows the value's structure, and an
  * object's members are combined with a sum, so their order does not matter. */
 static uint64_t kv_mix(uint64_t h)

@@ -26,6 +26,4 @@ int kv_read(const struct kv *kv, const cJSON *key, const cJSON **value);
  * PROTO_KEY_DOES_NOT_EXIST or PROTO_PRECONDITION_FAILED. */
 int kv_apply(struct kv *kv, const cJSON *command);
 
-size_t kv_size(const struct kv *kv);
-
 #endif

@@ -14,30 +14,6 @@ static char *proto_out;
 static size_t proto_out_len, proto_out_cap;
 static int64_t proto_next_msg_id;
 
-const char *proto_error_name(int code)
-{
-    switch (code) {
-#define PROTO_ERROR_NAME(c, name, text, definite)                                                  \
-    case c:                                                                                        \
-        return text;
-        PROTO_ERRORS(PROTO_ERROR_NAME)
-#undef PROTO_ERROR_NAME
-    }
-    return "unknown-error";
-}
-
-bool proto_error_is_definite(int code)
-{
-    switch (code) {
-#define PROTO_ERROR_DEFINITE(c, name, text, definite)                                              \
-    case c:                                                                                        \
-        return definite;
-        PROTO_ERRORS(PROTO_ERROR_DEFINITE)
-#undef PROTO_ERROR_DEFINITE
-    }
-    return false;
-}
-
 cJSON *proto_parse_line(const char *line, size_t len, char *why, size_t why_len)
 {
     cJSON *msg = cJSON_ParseWithLength(line, len);
@@ -284,12 +260,3 @@ void proto_flush(void)
     proto_out_len = 0;
 }
 
-bool proto_has_buffered(void)
-{
-    return proto_out_len > 0;
-}
-
-int64_t proto_messages_sent(void)
-{
-    return proto_next_msg_id;
-}

@@ -34,9 +34,6 @@ enum proto_error {
 /* Not a Maelstrom code: what functions return when all went well. */
 #define PROTO_OK (-1)
 
-const char *proto_error_name(int code);
-bool proto_error_is_definite(int code);
-
 /* Parses one input line into an envelope {src, dest, body:{type,...}}. On failure
  * returns NULL and writes a human sentence to why. A body without a usable `type`
  * still parses (the caller answers it with error 12 if it can). */
@@ -62,7 +59,5 @@ void proto_flush(void);
 /* Runs before every write of buffered output: the node's durable storage syncs here,
  * so no message leaves before the state it promises is on disk (NULL: none). */
 void proto_set_flush_barrier(void (*barrier)(void));
-bool proto_has_buffered(void);
-int64_t proto_messages_sent(void);
 
 #endif

@@ -16,7 +16,6 @@ struct storage {
     char *path;
     char *pending; /* records not yet written */
     size_t pending_len, pending_cap;
-    uint64_t syncs;
 };
 
 static void *storage_alloc(void *old, size_t size)
@@ -318,10 +317,4 @@ void storage_sync(struct storage *s)
         exit(1);
     }
     s->pending_len = 0;
-    s->syncs++;
-}
-
-uint64_t storage_sync_count(const struct storage *s)
-{
-    return s ? s->syncs : 0;
 }

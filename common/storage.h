@@ -45,8 +45,6 @@ void storage_truncate(struct storage *s, int64_t after_index);
  * An I/O error here is fatal (the process exits): promising what is not on disk is
  * the one thing a durable node must never do. */
 void storage_sync(struct storage *s);
-/* fsyncs so far (for tests and the summary in -v traces). */
-uint64_t storage_sync_count(const struct storage *s);
 
 /* CRC-32 (IEEE 802.3, reflected, as zlib's crc32). */
 uint32_t storage_crc32(const void *data, size_t len);
