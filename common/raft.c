@@ -135,6 +135,19 @@ static int raft_majority(const struct raft *r)
     return r->n / 2 + 1;
 }
 
+/* What a majority has reached: the majority-th highest of one value per node (an acked
+ * round, a match index, an ack time). Sorts `values` (r->n of them) in place. */
+static int64_t raft_quorum_value(const struct raft *r, int64_t *values)
+{
+    for (int i = 1; i < r->n; i++)
+        for (int j = i; j > 0 && values[j] > values[j - 1]; j--) {
+            int64_t t = values[j];
+            values[j] = values[j - 1];
+            values[j - 1] = t;
+        }
+    return values[raft_majority(r) - 1];
+}
+
 static int64_t raft_term_at(const struct raft *r, int64_t index)
 {
     return index >= 1 && index <= r->last_index ? r->log[index].term : 0;
@@ -324,15 +337,10 @@ static void raft_confirm_rounds(struct raft *r)
 {
     /* The majority-th highest acked round: every round up to it was acknowledged by a
      * majority with acks sent after that round began (self counts with its latest). */
-    uint64_t rounds[r->n];
-    for (int i = 0; i < r->n; i++) rounds[i] = i == r->self ? r->round : r->acked_round[i];
-    for (int i = 1; i < r->n; i++)
-        for (int j = i; j > 0 && rounds[j] > rounds[j - 1]; j--) {
-            uint64_t t = rounds[j];
-            rounds[j] = rounds[j - 1];
-            rounds[j - 1] = t;
-        }
-    uint64_t confirmed = rounds[raft_majority(r) - 1];
+    int64_t rounds[r->n];
+    for (int i = 0; i < r->n; i++)
+        rounds[i] = (int64_t)(i == r->self ? r->round : r->acked_round[i]);
+    uint64_t confirmed = (uint64_t)raft_quorum_value(r, rounds);
     if (confirmed <= r->confirmed_round) return;
     r->confirmed_round = confirmed;
     /* A round so old that its slot was reused: its send time is unknown, and a read
@@ -370,13 +378,7 @@ static void raft_advance_commit(struct raft *r)
 {
     int64_t matches[r->n];
     for (int i = 0; i < r->n; i++) matches[i] = i == r->self ? r->last_index : r->match_index[i];
-    for (int i = 1; i < r->n; i++)
-        for (int j = i; j > 0 && matches[j] > matches[j - 1]; j--) {
-            int64_t t = matches[j];
-            matches[j] = matches[j - 1];
-            matches[j - 1] = t;
-        }
-    int64_t replicated = matches[raft_majority(r) - 1];
+    int64_t replicated = raft_quorum_value(r, matches);
     /* §3.6.2: only an entry of the current term is committed by counting replicas. */
     if (replicated > r->commit_index && raft_term_at(r, replicated) == r->term) {
         r->commit_index = replicated;
@@ -691,13 +693,7 @@ static int64_t raft_quorum_contact_us(const struct raft *r, int64_t now_us)
 {
     int64_t acks[r->n];
     for (int i = 0; i < r->n; i++) acks[i] = i == r->self ? now_us : r->last_ack_us[i];
-    for (int i = 1; i < r->n; i++)
-        for (int j = i; j > 0 && acks[j] > acks[j - 1]; j--) {
-            int64_t t = acks[j];
-            acks[j] = acks[j - 1];
-            acks[j - 1] = t;
-        }
-    return acks[raft_majority(r) - 1];
+    return raft_quorum_value(r, acks);
 }
 
 int64_t raft_tick(struct raft *r, int64_t now_us)
