@@ -2,6 +2,7 @@
  * Every flag is checked before any input is read: a bad one exits 2 naming the rule. */
 #include "node_parts.h"
 
+#include "proto.h"
 #include "trace.h"
 
 #include <errno.h>
@@ -54,8 +55,8 @@ static int node_parse_number(const char *flag, const char *text, int64_t min, in
     char *end;
     errno = 0;
     long long value = text ? strtoll(text, &end, 10) : 0;
-    if (!text || errno || *end || value < min || value > 3600000) {
-        fprintf(stderr, "%s wants a whole number in %lld..3600000\n", flag, (long long)min);
+    if (!text || errno || *end || value < min || value > PROTO_MAX_MS) {
+        fprintf(stderr, "%s wants a whole number in %lld..%d\n", flag, (long long)min, PROTO_MAX_MS);
         return -1;
     }
     *out = value;

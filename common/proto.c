@@ -59,19 +59,24 @@ int proto_get_string(const cJSON *body, const char *field, const char **out, cha
     return PROTO_OK;
 }
 
-/* Integers travel as JSON numbers (doubles); accept only exact non-negative integers
- * below 2^53, beyond which a double no longer counts every integer. */
+bool proto_int_in(const cJSON *item, int64_t min, int64_t max, int64_t *out)
+{
+    if (!cJSON_IsNumber(item)) return false;
+    double value = item->valuedouble;
+    /* Written so that NaN fails too. */
+    if (!(value >= (double)min && value <= (double)max) || floor(value) != value) return false;
+    *out = (int64_t)value;
+    return true;
+}
+
 int proto_get_nonneg_int(const cJSON *body, const char *field, int64_t *out, char *why, size_t n)
 {
     const cJSON *item;
     if (proto_get_any(body, field, &item, why, n) != PROTO_OK) return PROTO_MALFORMED_REQUEST;
-    double value = cJSON_IsNumber(item) ? item->valuedouble : -1.0;
-    if (!cJSON_IsNumber(item) || value < 0.0 || value > 9007199254740992.0 ||
-        floor(value) != value) {
+    if (!proto_int_in(item, 0, PROTO_MAX_EXACT_INT, out)) {
         snprintf(why, n, "field \"%s\" must be a non-negative integer", field);
         return PROTO_MALFORMED_REQUEST;
     }
-    *out = (int64_t)value;
     return PROTO_OK;
 }
 
@@ -89,12 +94,11 @@ int proto_get_bool(const cJSON *body, const char *field, bool *out, char *why, s
 
 int64_t proto_msg_id(const cJSON *body)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(body, "msg_id");
-    /* Range first: converting 1e300 (or infinity) to int64_t is undefined behaviour. */
-    if (!cJSON_IsNumber(item) || !(item->valuedouble >= 0 && item->valuedouble <= 9007199254740992.0) ||
-        floor(item->valuedouble) != item->valuedouble)
-        return -1;
-    return (int64_t)item->valuedouble;
+    int64_t msg_id;
+    return proto_int_in(cJSON_GetObjectItemCaseSensitive(body, "msg_id"), 0, PROTO_MAX_EXACT_INT,
+                        &msg_id)
+               ? msg_id
+               : -1;
 }
 
 static void proto_append_raw(const char *text, size_t len)

@@ -34,6 +34,19 @@ enum proto_error {
 /* Not a Maelstrom code: what functions return when all went well. */
 #define PROTO_OK (-1)
 
+/* Integers travel as JSON numbers, which are doubles: every integer up to 2^53 is exact,
+ * and past it a double no longer counts every integer. */
+#define PROTO_MAX_EXACT_INT (INT64_C(1) << 53)
+/* Terms and log indexes from peers stay below 2^52, so term + 1 is still exact. */
+#define PROTO_MAX_PEER_INT (INT64_C(1) << 52)
+/* The longest duration a flag or a configuration may ask for: an hour, in ms. */
+#define PROTO_MAX_MS 3600000
+
+/* An integer in [min, max] (both within +-2^53), or false: missing, not a number,
+ * fractional, or out of range (checked before any conversion, which out of range
+ * would be undefined behaviour). */
+bool proto_int_in(const cJSON *item, int64_t min, int64_t max, int64_t *out);
+
 /* Parses one input line into an envelope {src, dest, body:{type,...}}. On failure
  * returns NULL and writes a human sentence to why. A body without a usable `type`
  * still parses (the caller answers it with error 12 if it can). */

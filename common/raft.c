@@ -1,9 +1,9 @@
 #include "raft.h"
 
+#include "proto.h"
 #include "trace.h"
 
 #include <assert.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,15 +424,17 @@ void raft_flush(struct raft *r, int64_t now_us)
 
 /* Peer messages are checked like client ones: a number out of range would make the
  * conversion to int64_t undefined behaviour, so it makes the message malformed. The
- * limit is 2^52, not 2^53, so term + 1 is still exact and an election can follow. */
+ * limit is PROTO_MAX_PEER_INT (2^52), so term + 1 is still exact and an election can
+ * follow. */
 static int64_t raft_int(const cJSON *body, const char *field, bool *ok)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(body, field);
-    if (!cJSON_IsNumber(item) || !(fabs(item->valuedouble) <= 4503599627370496.0)) {
+    int64_t value;
+    if (!proto_int_in(cJSON_GetObjectItemCaseSensitive(body, field), -PROTO_MAX_PEER_INT,
+                      PROTO_MAX_PEER_INT, &value)) {
         *ok = false;
         return 0;
     }
-    return (int64_t)item->valuedouble;
+    return value;
 }
 
 static bool raft_sticky(const struct raft *r, int64_t now_us)

@@ -1,5 +1,7 @@
 #include "storage.h"
 
+#include "proto.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -66,11 +68,8 @@ static cJSON *storage_parse_record(const char *line, size_t len)
 
 static bool storage_int(const cJSON *record, const char *field, int64_t *out)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(record, field);
-    if (!cJSON_IsNumber(item) || !(item->valuedouble >= -1 && item->valuedouble <= 4503599627370496.0))
-        return false;
-    *out = (int64_t)item->valuedouble;
-    return true;
+    /* -1 is a vote for no one; terms and indexes obey the peers' limit. */
+    return proto_int_in(cJSON_GetObjectItemCaseSensitive(record, field), -1, PROTO_MAX_PEER_INT, out);
 }
 
 static void storage_drop_after(struct storage_state *st, int64_t after)

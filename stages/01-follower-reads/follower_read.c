@@ -174,8 +174,8 @@ static void fr_append_res_seen(int peer, const cJSON *res, int64_t now_us)
     if (raft_applied_index(r) < raft_noop_index(r)) return;
     const cJSON *stamp = cJSON_GetObjectItemCaseSensitive(res, "fr_stamp_us");
     const cJSON *incarnation = cJSON_GetObjectItemCaseSensitive(res, "fr_incarnation");
-    if (!cJSON_IsNumber(stamp) || !cJSON_IsNumber(incarnation) || stamp->valuedouble < 0 ||
-        stamp->valuedouble > 9007199254740992.0)
+    int64_t stamp_us;
+    if (!proto_int_in(stamp, 0, PROTO_MAX_EXACT_INT, &stamp_us) || !cJSON_IsNumber(incarnation))
         return;
     struct fr_peer *p = &fr.peers[peer];
     int slot = 0;
@@ -187,7 +187,7 @@ static void fr_append_res_seen(int peer, const cJSON *res, int64_t now_us)
         if (p->unproven[i].arrival_round < p->unproven[slot].arrival_round) slot = i;
     }
     p->unproven[slot] = (struct fr_unproven){
-        .pair = {.stamp_us = (int64_t)stamp->valuedouble, .index = raft_commit_index(r)},
+        .pair = {.stamp_us = stamp_us, .index = raft_commit_index(r)},
         .incarnation = incarnation->valuedouble,
         .arrival_round = raft_round(r),
         .used = true,

@@ -14,8 +14,6 @@
 /* Configurations seen in the log beyond the applied index. Each one may still commit,
  * so a node keeps the largest election timeout among them (see lease_adopt_window). */
 #define LEASE_MAX_UNAPPLIED 64
-/* The largest election timeout a config may set: the flags' own limit. */
-#define LEASE_MAX_MS 3600000
 
 /* A lease configuration and the log entry that carries it (index 0: the flags). */
 struct lease_config {
@@ -134,8 +132,8 @@ static bool lease_parse_config(const cJSON *command, struct lease_config *out)
            proto_get_nonneg_int(command, "lease_duration_ms", &out->duration_ms, why, sizeof why) == PROTO_OK &&
            proto_get_nonneg_int(command, "election_timeout_ms", &out->election_timeout_ms, why, sizeof why) == PROTO_OK &&
            proto_get_nonneg_int(command, "max_clock_skew_ms", &out->clock_skew_ms, why, sizeof why) == PROTO_OK &&
-           out->election_timeout_ms >= 1 && out->election_timeout_ms <= LEASE_MAX_MS &&
-           out->duration_ms <= LEASE_MAX_MS && out->clock_skew_ms <= LEASE_MAX_MS;
+           out->election_timeout_ms >= 1 && out->election_timeout_ms <= PROTO_MAX_MS &&
+           out->duration_ms <= PROTO_MAX_MS && out->clock_skew_ms <= PROTO_MAX_MS;
 }
 
 /* Is this config's entry still in the log? (Uncommitted entries can be overwritten.) */
@@ -461,13 +459,13 @@ static void lease_read_config_handle(struct node_request *req)
         !node_require_nonneg_int(req, "election_timeout_ms", &election_timeout_ms) ||
         !node_require_nonneg_int(req, "max_clock_skew_ms", &clock_skew_ms))
         return;
-    const char *too_big = duration_ms > LEASE_MAX_MS           ? "lease_duration_ms"
-                          : election_timeout_ms > LEASE_MAX_MS ? "election_timeout_ms"
-                          : clock_skew_ms > LEASE_MAX_MS       ? "max_clock_skew_ms"
+    const char *too_big = duration_ms > PROTO_MAX_MS           ? "lease_duration_ms"
+                          : election_timeout_ms > PROTO_MAX_MS ? "election_timeout_ms"
+                          : clock_skew_ms > PROTO_MAX_MS       ? "max_clock_skew_ms"
                                                                : NULL;
     if (too_big) {
         node_reply_error(req, PROTO_MALFORMED_REQUEST, "%s: field \"%s\" must be at most %d",
-                         req->type, too_big, LEASE_MAX_MS);
+                         req->type, too_big, PROTO_MAX_MS);
         return;
     }
     if (lease_rule_violation(duration_ms, election_timeout_ms, clock_skew_ms)) {
