@@ -10,8 +10,6 @@
 # a slow machine (sanitizers) only stretches it towards the larger by a few hundred ms.
 . "$(dirname "$0")/lib.sh"
 
-# refute CMD...: CMD must fail. (A bare `! CMD` never fails a test: errexit ignores it.)
-refute() { if "$@"; then echo "expected to fail: $*"; return 1; fi; }
 # append PREV_INDEX LEADER_COMMIT ENTRIES_JSON: a raft_append from n1 in term 1.
 append() {
     client_line n2 "{\"type\":\"raft_append\",\"term\":1,\"prev_log_index\":$1,\"prev_log_term\":$([ "$1" -gt 0 ] && echo 1 || echo 0),\"leader_commit\":$2,\"round\":1,\"entries\":$3}" n1

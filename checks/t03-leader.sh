@@ -13,9 +13,6 @@
 
 [ -n "$NODE_BIN" ] && [ -x "$NODE_BIN" ] || skip_all "no node binary (NODE_BIN='$NODE_BIN')"
 
-# refute CMD...: CMD must fail. (A bare `! CMD` never fails a test: errexit ignores it.)
-refute() { if "$@"; then echo "expected to fail: $*"; return 1; fi; }
-
 test_expect_success 'no lease before the no-op applies; dropped at once on a higher term' '
     # E = 6000 ms, pinned: n1 campaigns 6 s after init; lease L - S = 5400 ms. The steps
     # below take up to a second each on a busy machine (a jq per line), hence the long

@@ -5,8 +5,6 @@
 # lease flags, checked at start against the sound rule.
 . "$(dirname "$0")/lib.sh"
 
-# refute CMD...: CMD must fail. (A bare `! CMD` never fails a test: errexit ignores it.)
-refute() { if "$@"; then echo "expected to fail: $*"; return 1; fi; }
 config() { # config MSG_ID L E S: a lease_read_config body
     printf '{"type":"lease_read_config","msg_id":%s,"lease_duration_ms":%s,"election_timeout_ms":%s,"max_clock_skew_ms":%s}' "$@"
 }
