@@ -12,10 +12,9 @@
 
 #include "node.h"
 
-/* The lease_read and lease_read_config messages; the plugin that grants and drops the
- * lease, applies lease_config entries and adds lease_read_config_ok's fields when such
- * an entry commits; --lease-duration-ms and --max-clock-skew-ms, checked against the
- * rule before the node reads any input. */
+/* The lease_read message, and the plugin that grants the lease on rounds a majority
+ * acknowledged and drops it on any change of leadership. Needs lease_config_feature
+ * (lease_config.h), which owns L, E and S, listed before it. */
 extern const struct node_feature lease_feature;
 
 #endif
