@@ -26,7 +26,10 @@ leads and forwarded its own request 0, whose answer needs a second round (it is 
 after). So the old answer for forward 0 reaches the new life first, every run.
 EOF2
 
-forward_restart_run() { # NODE SCENARIO LATENCY_MS
+# One run: every verdict must hold. Prints "hit" when the dead life's answer really
+# came and was dropped (reference-only: read from follower1's -v log).
+forward_restart_once() { # NODE SCENARIO LATENCY_MS
+    rm -rf data logs
     stretch_scenario "$k" "$SCENARIOS/$2" >scenario.txt
     "$CLUSTER" --bin "$1" --nodes 3 --latency-ms "$(($3 * k))" --scenario scenario.txt \
         --data-dir data --log-dir logs --history history.jsonl --quiet \
@@ -35,8 +38,23 @@ forward_restart_run() { # NODE SCENARIO LATENCY_MS
     # No cas from 7 succeeded: x was never 7.
     jq -s -e "[.[] | select(.f == \"cas\" and .value[0] == 7 and .type == \"ok\")] | length == 0" history.jsonl
     "$CHECK_LIN" history.jsonl
-    # reference-only: the dead life's answer came and was dropped
-    grep -h "earlier life" logs/*.log
+    if grep -q "earlier life" logs/*.log; then echo hit; fi
+}
+
+# On a loaded machine the timeline can slip so that the old answer comes before the
+# restart (then nothing is left to drop): up to three runs, every one judged, until one
+# hits the window.
+forward_restart_run() { # NODE SCENARIO LATENCY_MS
+    for attempt in 1 2 3; do
+        # A pipeline (with pipefail), so a failed verdict still fails the test.
+        forward_restart_once "$@" | tee run.out
+        if grep -qx hit run.out; then
+            echo "window hit on run $attempt"
+            return 0
+        fi
+    done
+    echo "the window was never hit in 3 runs"
+    return 1
 }
 
 for node in "$build"/[0-9][0-9]-*/node; do

@@ -11,7 +11,8 @@ need_runner
 k=$(time_stretch)
 
 cat <<EOF2 | sed 's/^/# /'
-arithmetic (times x$k): config 2900/3000/100, so E = 3000 ms and the lease is 2800 ms.
+arithmetic (times and the config x$k): config 2900/3000/100, so E = 3000 ms and the
+lease is 2800 ms.
 follower1 acknowledges rounds until it is killed at 2.0 s, so the leader's lease can
 last until 2.0 + 2.8 = 4.8 s; the last lease_read is sent at 4.7 s. follower1 restarts
 at 2.1 s and must not campaign before 2.1 + 3.0 = 5.1 s > 4.8 s, so no leader but the old
@@ -21,7 +22,10 @@ elected (with follower2, cut off before the config and so on a 300 ms window) by
 EOF2
 
 test_expect_success 'a restarted follower does not campaign within the configured window' '
-    stretch_scenario "$k" "$SCENARIOS/t03-restart-window.txt" >scenario.txt
+    # The config stretches with the timeline (its E and lease are the windows at stake).
+    stretch_scenario "$k" "$SCENARIOS/t03-restart-window.txt" |
+        sed "s/lease_read_config 2900 3000 100/lease_read_config $((2900 * k)) $((3000 * k)) $((100 * k))/" >scenario.txt
+    grep -q "lease_read_config $((2900 * k)) " scenario.txt
     "$CLUSTER" --bin "$NODE_BIN" --nodes 3 --scenario scenario.txt --data-dir data \
         --history history.jsonl --quiet \
         -- --heartbeat-ms $((50 * k)) --election-timeout-ms $((300 * k)) >summary.txt
