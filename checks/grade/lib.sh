@@ -327,7 +327,7 @@ pair_expected() {
     local name=$1
     shift
     sed -n 2p "$GRADE_DIR/examples/$name.pair" |
-        jq -c --argjson id "$(printf '%s' "$asked" | jq '.msg_id')" \
+        jq -c --argjson id "$(printf '%s' "${asked:-null}" | jq '.msg_id?')" \
             --args 'del(.msg_id, .reason, .text) | del(.[$ARGS.positional[]]) | {src: "n1", dest: "c1", body: (.in_reply_to = $id)}' "$@"
 }
 
