@@ -103,11 +103,13 @@ grade_stage_summary() {
 # Reads node lines (appending each to ./out) until one answers msg_id $1 or $2 seconds
 # pass; the answer goes to ./reply. Fails if none came.
 session_await_() {
-    local want=$1 deadline line irt
+    local want=$1 deadline line irt status
     deadline=$(($(now_ms) + $(scaled "$2" | awk '{ printf "%d", $1 * 1000 }')))
     while [ "$(now_ms)" -lt "$deadline" ]; do
-        if ! IFS= read -r -t 0.2 -u "$node_out" line; then
-            if [ $? -le 128 ]; then
+        status=0
+        IFS= read -r -t 0.2 -u "$node_out" line || status=$?
+        if [ "$status" -ne 0 ]; then
+            if [ "$status" -le 128 ]; then
                 echo "the node closed its stdout (it exited?) before answering msg_id $want"
                 session_stderr_tail_
                 return 1
@@ -254,7 +256,7 @@ expect_line() {
 # count: written by stage 00's readiness check.
 ready_at() {
     [ -s "$test_scratch/ready_at" ] || {
-        echo "not run: the readiness check found no cluster that acknowledges writes"
+        echo "not run: the readiness check found no cluster that acknowledges writes" >&2
         return 1
     }
     cat "$test_scratch/ready_at"
@@ -350,7 +352,7 @@ fault_run() {
     local scenario=faults.txt length=6.5
     if [ "${GRADE_SHORT:-0}" = 1 ]; then scenario=faults-short.txt length=3.5; fi
     run_cluster "$scenario" --concurrency 5 --rate 100 --keys 3 --mix "$1" \
-        --time-limit "$(awk -v r="$(ready_at)" -v l="$length" 'BEGIN { print r + l }')"
+        --time-limit "$(awk -v r="$(ready_at 2>/dev/null)" -v l="$length" 'BEGIN { print r + l }')"
 }
 
 # A lease read promises linearizability whether or not its reply says so: the copy of
