@@ -137,7 +137,7 @@ grade_check protocol 'end of input: a request a lone member of n1, n2, n3 cannot
 grade_check faults 'a 3-node cluster acknowledges a write within 10 s of init (readiness)' '
     # Writes go round-robin to n1..n3; the first acknowledged one says when the cluster
     # is ready. Later scenarios start their faults from then, plus a margin (x1.5 + 0.5 s).
-    for limit in 3 10; do
+    for limit in 2 10; do
         status=0
         timeout -k 2 "$(scaled 60)" "$CLUSTER" --bin "$NODE" --nodes 3 --concurrency 3 --rate 20 \
             --mix write=1 --target round-robin --time-limit "$limit" --timeout-ms 2000 \
