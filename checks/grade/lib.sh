@@ -114,8 +114,12 @@ session_await_() {
                 session_stderr_tail_
                 return 1
             fi
+            # A timeout keeps what it read of a line that is still being written.
+            partial_line_+=$line
             continue
         fi
+        line=$partial_line_$line
+        partial_line_=
         printf '%s\n' "$line" >>out
         irt=$(printf '%s' "$line" | jq -r '.body.in_reply_to? // empty' 2>/dev/null || true)
         if [ "$irt" = "$want" ]; then
@@ -142,6 +146,7 @@ session_start() {
     exec {node_in}>&"${NODE_PROC[1]}" {node_out}<&"${NODE_PROC[0]}"
     eval "exec ${NODE_PROC[1]}>&- ${NODE_PROC[0]}<&-"
     next_msg_id=2
+    partial_line_=
     init_line n1 "$ids" >line
     cat line >>in
     cat line >&"$node_in"
