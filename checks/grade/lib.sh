@@ -277,7 +277,7 @@ run_cluster() {
     shift
     r=$(ready_at)
     place_scenario "$r" "$GRADE_DIR/scenarios/$scenario" >scenario.txt
-    timeout -k 2 "$(scaled 120)" "$CLUSTER" --bin "$NODE" --nodes 3 --scenario scenario.txt \
+    timeout -k 2 "$(scaled 120)" "$CLUSTER" --bin "$NODE" --nodes 3 --init-timeout-ms 10000 --scenario scenario.txt \
         --timeout-ms 2000 --history h.jsonl --summary-json s.json --log-dir logs --quiet "$@" >summary 2>runner.err ||
         status=$?
     if [ ! -s h.jsonl ]; then

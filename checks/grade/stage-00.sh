@@ -139,7 +139,7 @@ grade_check faults 'a 3-node cluster acknowledges a write within 10 s of init (r
     # is ready. Later scenarios start their faults from then, plus a margin (x1.5 + 0.5 s).
     for limit in 2 10; do
         status=0
-        timeout -k 2 "$(scaled 60)" "$CLUSTER" --bin "$NODE" --nodes 3 --concurrency 3 --rate 20 \
+        timeout -k 2 "$(scaled 60)" "$CLUSTER" --bin "$NODE" --nodes 3 --init-timeout-ms 10000 --concurrency 3 --rate 20 \
             --mix write=1 --target round-robin --time-limit "$limit" --timeout-ms 2000 \
             --history h.jsonl --summary-json s.json --log-dir logs --quiet >summary 2>runner.err || status=$?
         first=$(jq -s "[.[] | select(.type == \"ok\" and .f == \"write\")][0].time_us // empty" h.jsonl 2>/dev/null || true)
