@@ -140,7 +140,9 @@ session_start() {
     local ids=$1
     : >in
     : >out
-    coproc NODE_PROC { exec "$NODE" 2>err; }
+    # In a process group of its own, so that closing the session can end whatever the
+    # node started (an interpreter behind a wrapper script, say).
+    coproc NODE_PROC { exec setsid "$NODE" 2>err; }
     node_pid=$NODE_PROC_PID
     # bash hides a coprocess's own descriptors from subshells: work on copies.
     exec {node_in}>&"${NODE_PROC[1]}" {node_out}<&"${NODE_PROC[0]}"
@@ -190,10 +192,11 @@ session_close() {
     start=$(now_ms)
     exec {node_in}>&-
     exit_status=0
-    (sleep "$(scaled 2)" && kill -9 "$node_pid" 2>/dev/null) &
+    (sleep "$(scaled 2)" && kill -9 -- "-$node_pid" 2>/dev/null) &
     local killer=$!
     wait "$node_pid" || exit_status=$?
     kill "$killer" 2>/dev/null || true
+    kill -9 -- "-$node_pid" 2>/dev/null || true
     eof_ms=$(($(now_ms) - start))
     # what the node wrote after its last awaited reply
     cat <&"$node_out" >>out 2>/dev/null || true
