@@ -58,6 +58,8 @@ grade_check() {
     set +e
     (
         cd "$dir" || exit 1
+        # A check that fails mid-session leaves its node behind: end its process group.
+        trap 'status=$?; [ -z "${node_pid:-}" ] || kill -9 -- "-$node_pid" 2>/dev/null || true; exit $status' EXIT
         set -eo pipefail
         shopt -s inherit_errexit
         eval "$3"
@@ -197,6 +199,7 @@ session_close() {
     wait "$node_pid" || exit_status=$?
     kill "$killer" 2>/dev/null || true
     kill -9 -- "-$node_pid" 2>/dev/null || true
+    node_pid=
     eof_ms=$(($(now_ms) - start))
     # what the node wrote after its last awaited reply
     cat <&"$node_out" >>out 2>/dev/null || true
