@@ -184,7 +184,10 @@ ask() {
             return 1
         fi
         jq -e '.body.type == "error" and .body.code == 11' reply >/dev/null || return 0
-        [ "$(now_ms)" -lt "$deadline" ] || return 0
+        if [ "$(now_ms)" -ge "$deadline" ]; then
+            echo "(note: error 11 to every try for 10 s: a node whose node_ids is [\"$(jq -r '.dest' <<<"$(head -n 1 in)")\"] alone must serve on its own)"
+            return 0
+        fi
         sleep 0.1
     done
 }
