@@ -199,7 +199,8 @@ session_close() {
     exit_status=0
     (sleep "$(scaled 2)" && kill -9 -- "-$node_pid" 2>/dev/null) &
     local killer=$!
-    wait "$node_pid" || exit_status=$?
+    # (stderr quiet: bash reports a job the timer had to kill as "Killed")
+    { wait "$node_pid"; } 2>/dev/null || exit_status=$?
     kill "$killer" 2>/dev/null || true
     kill -9 -- "-$node_pid" 2>/dev/null || true
     node_pid=
