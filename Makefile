@@ -56,7 +56,7 @@ TOOLS :=
 tools: $(TOOLS)
 
 .PHONY: all tools deps check check-one demo bench bench-node bench-reads bench-lease lease-experiment \
-	maelstrom help format clean
+	maelstrom grade help format clean
 .DEFAULT_GOAL := all
 
 all: $(NODES) $(TOOLS)
@@ -94,6 +94,12 @@ bench-reads: deps
 	@$(MAKE) --no-print-directory all
 	@READPATH_BUILD=$(BUILD) NODE_BIN=$(NODE_BIN) checks/bench-reads.sh
 
+# Black-box checks of stages 00..STAGE against any Maelstrom node (checks/grade/):
+# make grade STAGE=00 NODE=starter/python/node.py. Without NODE, STAGE's own node.
+grade:
+	@$(MAKE) --no-print-directory all
+	@READPATH_BUILD=$(BUILD) checks/grade/grade.sh $(STAGE) $(or $(NODE),$(NODE_BIN))
+
 # Stage 03's clock experiment, verbose: each case prints its arithmetic and what it saw.
 lease-experiment: deps
 	@$(MAKE) --no-print-directory all
@@ -124,6 +130,7 @@ help:
 	@echo "make fuzz FUZZ_SECONDS=N   libFuzzer (clang) over STAGE's message handling"
 	@echo "make soak RUNS=N  seeded random faults (partitions, pauses, spikes, kills with sub-second restarts, duplication; stage 03: lease configs) against every stage, every checker on every history"
 	@echo "make valgrind   memcheck of every stage's node under a short cluster workload"
+	@echo "make grade STAGE=NN NODE=path  score any Maelstrom node (any language) on stages 00..NN: examples, protocol, faults"
 	@echo "make maelstrom  Jepsen Maelstrom's lin-kv against STAGE's node (says how to get maelstrom if missing)"
 	@echo "make format     clang-format every C file"
 	@echo "make clean      remove build/"
