@@ -78,12 +78,16 @@ test_expect_success 'the examples history: read-your-writes holds and it is line
 # ---- the seed's second example: committed, not yet applied by the follower ----
 
 test_expect_success 'seed example 2 at 100 ms latency: a token the follower lacks redirects to the leader' '
-    # Link latency 100 ms needs a longer election timeout (an RTT is 200 ms, and a
-    # leader that hears no majority within the timeout steps down) and a longer
-    # request timeout (wait 60 + forward 100 + ReadIndex round 200 + relay 100 ms).
-    cluster --bin "$NODE_BIN" --nodes 3 --latency-ms 100 --timeout-ms "$(scaled 3000 | cut -d. -f1)" \
-        --scenario "$SCENARIOS/t02-redirect.txt" --history "$RUN/rd.jsonl" --summary-json "$RUN/rd.json" \
-        -- --heartbeat-ms 20 --election-timeout-ms 600 --request-timeout-ms 2000 >out
+    # Link latency 100 ms (times the stretch under sanitizers, so a late timer on a
+    # loaded machine cannot close the window) needs a longer election timeout (an RTT is
+    # 200 ms, and a leader that hears no majority within the timeout steps down) and a
+    # longer request timeout (wait 60 + forward 100 + ReadIndex round 200 + relay 100 ms).
+    k=$(time_stretch)
+    latency_ms=$((100 * k))
+    stretch_scenario "$k" "$SCENARIOS/t02-redirect.txt" >redirect.txt
+    cluster --bin "$NODE_BIN" --nodes 3 --latency-ms "$latency_ms" --timeout-ms "$(scaled 3000 | cut -d. -f1)" \
+        --scenario redirect.txt --history "$RUN/rd.jsonl" --summary-json "$RUN/rd.json" \
+        -- --heartbeat-ms 20 --election-timeout-ms $((600 * k)) --request-timeout-ms $((2000 * k)) >out
     cat out
     jq -e ".node_exits | all(. == \"exit 0\")" "$RUN/rd.json"
     leader=$(jq -rs "$JQ_DONE"" done(9; \"ryw_read\"; \"warmup\"; 0).served_by" "$RUN/rd.jsonl")
@@ -99,9 +103,9 @@ test_expect_success 'seed example 2 at 100 ms latency: a token the follower lack
     gap_us=$(jq ".read_invoke_us - .write_ok_us" plan.json)
     echo "timeline: the leader committed the write at C <= write_ok (t=$(jq .write_ok_us plan.json) us)."
     echo "  A follower learns of a commit only from an append sent at or after C, so not"
-    echo "  before C + 100 ms. The read reached it ${gap_us} us after write_ok and it waits"
-    echo "  60 ms: ${gap_us} us + 60 ms < 100 ms, so it was behind for its whole wait."
-    test "$gap_us" -lt 40000
+    echo "  before C + $latency_ms ms. The read reached it ${gap_us} us after write_ok and it waits"
+    echo "  60 ms: ${gap_us} us + 60 ms < $latency_ms ms, so it was behind for its whole wait."
+    test "$gap_us" -lt $(((latency_ms - 60) * 1000))
     jq -e --arg l "$leader" ".commit_index >= 10 and (.read | .type == \"ok\" and .value == \"new\"
             and .served_by == \$l and .node != \$l and .linearizable == true
             and .reason == \"follower_behind_redirected_to_leader\")" plan.json

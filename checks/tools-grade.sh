@@ -59,4 +59,14 @@ test_expect_success 'the python starter passes init and the protocol basics and 
     grep -A4 "FAIL  example  write, then read" card | grep -q "got: .*\"code\":10"
 '
 
+test_expect_success 'the C starter builds from a copy beside the workbook and answers init and error 10' '
+    cp -r "$READPATH_ROOT/starter/c" mine
+    make -s -C mine READPATH="$READPATH_ROOT" >build.log 2>&1 || { cat build.log; false; }
+    { init_line n1 n1
+      client_line n1 "{\"type\":\"write\",\"msg_id\":2,\"key\":\"x\",\"value\":1}"
+    } | NODE_BIN=$PWD/mine/node node_pipe
+    json_subsets out "{\"body\":{\"type\":\"init_ok\",\"in_reply_to\":1,\"msg_id\":0}}" \
+        "{\"body\":{\"type\":\"error\",\"in_reply_to\":2,\"code\":10}}"
+'
+
 test_done
