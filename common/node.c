@@ -342,7 +342,7 @@ static void node_handle_peer(int peer, const cJSON *body)
     } else if (strcmp(type, "forward") == 0) {
         node_forward_receive(peer, body, now_us);
     } else if (strcmp(type, "forward_res") == 0) {
-        node_forward_receive_res(body);
+        node_forward_receive_res(peer, body);
     } else {
         trace_warn("unknown peer message %s from %s; ignored", type, node_peer_id(peer));
     }

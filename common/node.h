@@ -43,6 +43,10 @@ struct node_request {
     int from_peer;                              /* >= 0: a peer forwarded it to us */
     int64_t forward_id;                         /* that peer's id for it, or ours when we forward */
     int64_t forward_incarnation;                /* the life of the peer that forwarded it */
+    /* The leader that last answered "not the leader", and in which term we thought it
+     * led: not asked again until this node learns of another leader or term. -1: none. */
+    int refused_by;
+    int64_t refused_in_term;
     int64_t received_us, deadline_us;
     enum node_wait wait;
     bool may_have_effect; /* appended or handed on: a timeout is then indefinite */

@@ -31,6 +31,7 @@
 static struct {
     struct node_forward_config config;
     int64_t next_forward_id;
+    int64_t last_retry_us; /* the forward timer's last look for a leader */
     struct forwarded *forwarded; /* what peers forwarded to us, by (peer, life, id) */
 } fwd;
 
@@ -56,6 +57,11 @@ static void node_send_forward(struct node_request *req, int leader)
     cJSON_AddStringToObject(msg, "type", "forward");
     cJSON_AddNumberToObject(msg, "forward_id", (double)req->forward_id);
     cJSON_AddNumberToObject(msg, "incarnation", (double)fwd.config.incarnation);
+    /* The life of the leader it is meant for: a later life of that node must not answer
+     * "not the leader" for a copy its earlier life may have served (see below). */
+    int64_t leader_incarnation = raft_leader_incarnation(fwd.config.raft);
+    if (leader_incarnation > 0)
+        cJSON_AddNumberToObject(msg, "to_incarnation", (double)leader_incarnation);
     cJSON_AddItemReferenceToObject(msg, "request", req->body);
     proto_send(node_id(), node_peer_id(leader), -1, msg);
     node_wait_on(req, NODE_WAIT_FORWARD);
@@ -89,27 +95,40 @@ void node_retry_leaderless(void)
     int leader = raft_leader(fwd.config.raft);
     if (leader < 0) return;
     struct node_request *req;
-    while ((req = node_first_waiting(NODE_WAIT_LEADER))) {
-        if (leader == node_self()) {
-            /* We became leader: handle it here, from the top. */
+    if (leader == node_self()) {
+        /* We became leader: handle them here, from the top. (A handler may answer other
+         * requests, so the walk always starts again from the head.) */
+        while ((req = node_first_waiting(NODE_WAIT_LEADER))) {
             node_unwait(req);
             fwd.config.dispatch(req);
-        } else {
-            node_send_forward(req, leader);
         }
+        return;
+    }
+    int64_t term = raft_term(fwd.config.raft);
+    for (req = node_first_waiting(NODE_WAIT_LEADER); req;) {
+        struct node_request *next = node_next_waiting(req);
+        /* Asking again the node that just said it does not lead would only hear it
+         * again, once per loop turn: wait until we learn of another leader or term. */
+        if (req->refused_by != leader || req->refused_in_term != term) node_send_forward(req, leader);
+        req = next;
     }
 }
 
 int64_t node_forward_timer(void *ctx, int64_t now_us)
 {
     (void)ctx;
-    (void)now_us;
     if (!fwd.config.raft) return 1000000;
+    /* Woken with every other timer, it still asks at most every NODE_LEADER_RETRY_US. */
+    if (now_us - fwd.last_retry_us < NODE_LEADER_RETRY_US)
+        return fwd.last_retry_us + NODE_LEADER_RETRY_US - now_us;
+    fwd.last_retry_us = now_us;
     node_retry_leaderless();
+    /* Answers kept for duplicates are forgotten on time even when no forward arrives. */
+    forwarded_expire(fwd.forwarded, now_us);
     return node_first_waiting(NODE_WAIT_LEADER) ? NODE_LEADER_RETRY_US : 1000000;
 }
 
-void node_forward_receive_res(const cJSON *body)
+void node_forward_receive_res(int peer, const cJSON *body)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "forward_id");
     const cJSON *incarnation = cJSON_GetObjectItemCaseSensitive(body, "incarnation");
@@ -128,8 +147,11 @@ void node_forward_receive_res(const cJSON *body)
          req = node_next_waiting(req)) {
         if ((double)req->forward_id != id->valuedouble) continue;
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "not_leader"))) {
-            /* It never touched a log there, so trying again is safe. */
+            /* It never touched a log there (the life that answers is the life it was
+             * meant for, or it would have been dropped), so trying again is safe. */
             req->may_have_effect = false;
+            req->refused_by = peer;
+            req->refused_in_term = raft_term(fwd.config.raft);
             node_wait_on(req, NODE_WAIT_LEADER);
             loop_wake_timers();
             return;
@@ -212,6 +234,17 @@ void node_forward_receive(int peer, const cJSON *body, int64_t now_us)
         !cJSON_IsObject(request) ||
         !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(request, "type"))) {
         trace_warn("forward from %s is malformed; ignored", node_peer_id(peer));
+        return;
+    }
+    const cJSON *to_incarnation = cJSON_GetObjectItemCaseSensitive(body, "to_incarnation");
+    if (to_incarnation && (!cJSON_IsNumber(to_incarnation) ||
+                           to_incarnation->valuedouble != (double)fwd.config.incarnation)) {
+        /* Meant for an earlier life of this node, which may have proposed it and died
+         * before answering: this life knows nothing of it, and "not the leader" would
+         * tell the forwarder that nothing happened, so it would propose it again
+         * elsewhere. No answer: the forwarder's deadline says the outcome is unknown. */
+        trace_event("forward %lld from %s meant for an earlier life of %s -> dropped",
+                    (long long)key.forward_id, node_peer_id(peer), node_id());
         return;
     }
     if (!node_forward_first_copy(key, now_us)) return;

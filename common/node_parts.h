@@ -67,7 +67,7 @@ void node_forward_start(const struct node_forward_config *config);
 void node_forward_stop(void);
 /* Peer messages of this file: "forward" and "forward_res". */
 void node_forward_receive(int peer, const cJSON *body, int64_t now_us);
-void node_forward_receive_res(const cJSON *body);
+void node_forward_receive_res(int peer, const cJSON *body);
 /* A leader is known now: requests that waited for one go to it. */
 void node_retry_leaderless(void);
 /* The timer that looks for a leader while requests wait for one. */

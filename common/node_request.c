@@ -63,6 +63,7 @@ struct node_request *node_request_new(cJSON *body, const char *client, int from_
     req->received_us = now_us;
     req->deadline_us = now_us + timeout_us;
     req->read_index = -1;
+    req->refused_by = -1;
     if (!requests.all.head) loop_wake_timers();
     NODE_LIST_LINK(&requests.all, req, all_prev, all_next);
     return req;

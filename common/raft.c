@@ -32,6 +32,8 @@ struct raft {
      * latest time by which a majority had acknowledged it. Stickiness (§4.2.3) and
      * CheckQuorum (§6.2) both read this one number. */
     int64_t leader_contact_us;
+    /* Follower: the incarnation the leader's latest append carried (0: none seen). */
+    int64_t leader_incarnation;
     bool *votes;
 
     /* Leader state. */
@@ -550,6 +552,10 @@ static void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t 
         trace_warn("two leaders in term %lld (peer %d and me): a safety bug", (long long)term, from);
         return;
     }
+    /* Before the change of leader is announced: whoever reacts to it (a request waiting
+     * for a leader) names this life of the new one. */
+    if (!proto_int_in(incarnation, 0, PROTO_MAX_EXACT_INT, &r->leader_incarnation))
+        r->leader_incarnation = 0;
     if (term > r->term || r->role != RAFT_FOLLOWER || r->leader != from) {
         trace_event("append from peer %d in term %lld -> follower of it", from, (long long)term);
         raft_become_follower(r, term, from, now_us);
@@ -740,6 +746,10 @@ int64_t raft_term(const struct raft *r)
 int raft_leader(const struct raft *r)
 {
     return r->leader;
+}
+int64_t raft_leader_incarnation(const struct raft *r)
+{
+    return r->leader == r->self ? r->config.incarnation : r->leader_incarnation;
 }
 int raft_self(const struct raft *r)
 {

@@ -116,6 +116,8 @@ void raft_flush(struct raft *r, int64_t now_us);
 enum raft_role raft_role(const struct raft *r);
 int64_t raft_term(const struct raft *r);
 int raft_leader(const struct raft *r); /* peer index, or -1 when unknown */
+/* The life of the known leader (the incarnation its appends carry), 0 if unknown. */
+int64_t raft_leader_incarnation(const struct raft *r);
 int raft_self(const struct raft *r);
 int raft_cluster_size(const struct raft *r);
 int64_t raft_last_index(const struct raft *r);
