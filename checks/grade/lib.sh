@@ -360,6 +360,18 @@ sample_case() {
     return $status
 }
 
+# A sample case for a lone member of three (it never hears a leader): it must not
+# serve OK_TYPE, and request 2 ends in error 11 when its input closes.
+#   lone_member_sample NN-name OK_TYPE "what serving would mean"
+lone_member_sample() {
+    sample_case "$1"
+    asked=$(tail -n 1 in)
+    jq -c "select(.body.type == \"$2\")" out >served
+    [ ! -s served ] || { echo "$3:"; cat served; return 1; }
+    jq -c "select(.body.in_reply_to == 2)" out >reply
+    expect_reply "{\"body\":{\"type\":\"error\",\"in_reply_to\":2,\"code\":11}}"
+}
+
 # The fault run of a stage: clients on every node with the op mix MIX, while
 # scenarios/faults.txt (short mode: faults-short.txt) cuts each node off in turn and
 # pauses one.

@@ -1,21 +1,11 @@
 # Stage 02: read-your-writes (commit_index tokens, ryw_read). Sourced by grade.sh.
 
 grade_check example 'sample: read-your-writes from follower (n1 of n1..n3, alone, token 5): init_ok, no value, error 11 at the end' '
-    sample_case 02-ryw-from-follower
-    asked=$(tail -n 1 in)
-    jq -c "select(.body.type == \"ryw_read_ok\")" out >served
-    [ ! -s served ] || { echo "a lone member that has applied nothing served token 5:"; cat served; exit 1; }
-    jq -c "select(.body.in_reply_to == 2)" out >reply
-    expect_reply "{\"body\":{\"type\":\"error\",\"in_reply_to\":2,\"code\":11}}"
+    lone_member_sample 02-ryw-from-follower ryw_read_ok "a lone member that has applied nothing served token 5"
 '
 
 grade_check example 'sample: follower behind redirects to leader (n1 of n1..n3, alone, token 999): init_ok, no value, error 11 at the end' '
-    sample_case 02-behind-redirects
-    asked=$(tail -n 1 in)
-    jq -c "select(.body.type == \"ryw_read_ok\")" out >served
-    [ ! -s served ] || { echo "a lone member served token 999:"; cat served; exit 1; }
-    jq -c "select(.body.in_reply_to == 2)" out >reply
-    expect_reply "{\"body\":{\"type\":\"error\",\"in_reply_to\":2,\"code\":11}}"
+    lone_member_sample 02-behind-redirects ryw_read_ok "a lone member served token 999"
 '
 
 grade_check example 'write_ok carries commit_index (an integer >= 1); ryw_read with it as last_write_index returns the value (one node)' '

@@ -5,12 +5,7 @@ config() { # config L E S: a lease_read_config body
 }
 
 grade_check example 'sample: lease read with zero round trips (n1 of n1..n3, alone): init_ok, no value, error 11 at the end' '
-    sample_case 03-zero-round-trips
-    asked=$(tail -n 1 in)
-    jq -c "select(.body.type == \"lease_read_ok\")" out >served
-    [ ! -s served ] || { echo "a lone member of three, which can hold no lease, served:"; cat served; exit 1; }
-    jq -c "select(.body.in_reply_to == 2)" out >reply
-    expect_reply "{\"body\":{\"type\":\"error\",\"in_reply_to\":2,\"code\":11}}"
+    lone_member_sample 03-zero-round-trips lease_read_ok "a lone member of three, which can hold no lease, served"
 '
 
 grade_check example 'sample: safe lease configuration (one node): exactly the sample'"'"'s two lines, msg_id 0 and 1' '
