@@ -4,7 +4,7 @@
  * owner do its per-turn work, then block in poll() until input or the next timer
  * (flushing output first). The owner decides what a line is worth: the node handles
  * peer lines at once and queues client lines, so heartbeats are never stuck behind a
- * flood of client requests (see node.c). */
+ * flood of client requests (see node_intake.c). */
 #ifndef READPATH_LOOP_H
 #define READPATH_LOOP_H
 

@@ -1,10 +1,11 @@
 /* node: the runtime every stage's node is built on.
  *
  * It owns the process: flags, the init handshake, the event loop, the Raft core, the KV
- * state machine, and the life of every client request from arrival to reply. A stage
- * adds read paths through two small tables: handlers (message type -> function) for
- * the messages it adds, and plugins (hooks into Raft events and replies). Stage 00 adds
- * nothing: its main.c is a name and a call to node_main.
+ * state machine, and the life of every client request from arrival to reply (the files
+ * that do each are listed in node_parts.h). A stage adds read paths as features: each
+ * feature file exports one node_feature with its handlers (message type -> function),
+ * its plugin (hooks named after events: appended, applied, round confirmed, ...) and
+ * its flags. Stage 00 adds nothing: its main.c is a name and a call to node_main.
  *
  * A request is answered exactly once, by the node the client sent it to. If this node
  * is not the leader it forwards the request to the one it knows and relays the reply;
@@ -61,7 +62,7 @@ struct node_request {
     /* Set for a request a peer forwarded: node_reply hands the answer to this, which
      * sends it back to the forwarder, instead of writing it to a client. */
     void (*relay)(struct node_request *req, cJSON *body);
-    uint64_t visit_epoch; /* node.c's walks over stage waiters */
+    uint64_t visit_epoch; /* node_request.c's walks over stage waiters */
 };
 
 typedef void (*node_handler_fn)(struct node_request *req);
