@@ -58,7 +58,10 @@ struct node_request {
     int64_t stage_value; /* a stage's own number for this request (a bound, a token) */
     int64_t stage_deadline_us;        /* a stage wait gives up at this time ... */
     node_serve_fn on_stage_deadline;  /* ... by calling this */
-    const char *reason; /* why it was redirected; added to the relayed reply as "reason" */
+    const char *reason; /* why it was redirected (readindex_redirect) */
+    /* Adds fields to the leader's answer when this node relays it to its client (a
+     * redirect's reason); NULL: relayed as it came. */
+    void (*extend_relayed)(struct node_request *req, cJSON *reply);
     /* Set for a request a peer forwarded: node_reply hands the answer to this, which
      * sends it back to the forwarder, instead of writing it to a client. */
     void (*relay)(struct node_request *req, cJSON *body);

@@ -157,14 +157,7 @@ void node_forward_receive_res(int peer, const cJSON *body)
             return;
         }
         cJSON *relayed = cJSON_Duplicate(reply, true);
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(relayed, "type");
-        /* A redirect reason belongs on a linearizable reply: the redirect was to read
-         * at the leader. */
-        if (req->reason && cJSON_IsString(type) && strcmp(type->valuestring, "error") != 0 &&
-            !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(relayed, "linearizable"))) {
-            cJSON_DeleteItemFromObjectCaseSensitive(relayed, "reason");
-            cJSON_AddStringToObject(relayed, "reason", req->reason);
-        }
+        if (req->extend_relayed) req->extend_relayed(req, relayed);
         node_reply(req, relayed);
         return;
     }

@@ -3,6 +3,8 @@
 #include "node_parts.h"
 #include "trace.h"
 
+#include <string.h>
+
 static struct raft *readindex_raft;
 
 void readindex_start(struct raft *r)
@@ -28,10 +30,24 @@ void readindex_submit(struct node_request *req, node_serve_fn serve, int64_t now
     readindex_progress(now_us);
 }
 
+/* The leader that served a redirected read does not know why it was redirected: the
+ * node the client asked adds the reason as it relays the answer. It belongs on a
+ * linearizable reply only (the redirect was to read at the leader), never on an error. */
+static void readindex_add_reason(struct node_request *req, cJSON *reply)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(reply, "type");
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "error") == 0 ||
+        cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(reply, "linearizable")))
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive(reply, "reason");
+    cJSON_AddStringToObject(reply, "reason", req->reason);
+}
+
 void readindex_redirect(struct node_request *req, const char *reason, node_serve_fn serve,
                         int64_t now_us)
 {
     if (!req->reason) req->reason = reason;
+    req->extend_relayed = readindex_add_reason;
     readindex_submit(req, serve, now_us);
 }
 
