@@ -18,8 +18,6 @@
 #include "proto.h"
 #include "trace.h"
 
-#include <stdlib.h>
-#include <string.h>
 
 /* While requests wait for a leader, how often to look for one. */
 #define NODE_LEADER_RETRY_US 10000
