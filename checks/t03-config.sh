@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 03: a lease configuration in the log, seen from one node driven by hand.
-# CONTRACT §3 "Stage 03": a node adopts a *larger* election timeout (its stickiness
+# SPEC.md, "Stage 03": a node adopts a *larger* election timeout (its stickiness
 # window) as soon as a lease_config entry reaches its log, a *smaller* one only when it
 # applies the entry; the leader cuts its lease when it appends a config with a shorter
 # one. The follower cases feed n2 of n1..n3 the appends a leader n1 would send, and ask

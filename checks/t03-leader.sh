@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 03: one leader driven by hand, the test playing its two followers (n2, n3) from
-# a coprocess. It checks, step by step, two conditions of CONTRACT §3 "Stage 03" that a
+# a coprocess. It checks, step by step, two conditions of SPEC.md, "Stage 03", that a
 # cluster run can hardly aim at:
 #   - a lease is usable only once the applied index reached the term's no-op: a round
 #     acknowledged by a majority before the no-op commits grants no lease_read;

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* CONTRACT §4: the verdict is the exit status, so scripts can branch on it. */
+/* The verdict is the exit status (checks/checkers/README.md), so scripts can branch on it. */
 enum checker_exit {
     CHECKER_OK = 0,        /* no anomaly */
     CHECKER_ANOMALY = 1,   /* an anomaly, printed with the ops that show it */

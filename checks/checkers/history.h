@@ -1,4 +1,4 @@
-/* history: reads a client history (JSON lines, CONTRACT §4) into paired operations.
+/* history: reads a client history (JSON lines; checks/harness/README.md, "History format") into paired operations.
  *
  * Each line is an event: an invoke, or the ok/fail/info that completes it. The checkers
  * reason about operations, so the loader pairs every invoke with its completion (same
@@ -83,7 +83,7 @@ const char *history_fn_name(history_fn fn);
  * its invoke entry; NULL when neither has it. */
 const cJSON *history_field(const history_op *op, const char *name);
 
-/* True when the op's reply says it was served linearizably (CONTRACT §4: `read` always is). */
+/* True when the op's reply says it was served linearizably (`read` always is). */
 bool history_claims_linearizable(const history_op *op);
 
 /* The writes and cas ops of a key that may have set a value (ok or info), in invoke order. */

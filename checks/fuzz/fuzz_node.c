@@ -30,8 +30,8 @@
  * FILE, so a crash file becomes a plain line file to pipe into a node (checks/fuzz/regressions/).
  *
  * The oracle, beyond sanitizers: the node exits 0 at end of input, writes only whole
- * JSON objects {src, dest, body:{type}} on stdout, one per line, init_ok first (CONTRACT
- * §3), and (READPATH_FUZZ_LEAKS=1) leaks nothing. */
+ * JSON objects {src, dest, body:{type}} on stdout, one per line, init_ok first (SPEC.md
+ * "The wire"), and (READPATH_FUZZ_LEAKS=1) leaks nothing. */
 #define _GNU_SOURCE
 #include <cJSON.h>
 #include <errno.h>

@@ -60,7 +60,7 @@ cJSON *op_request_body(const op_request *op, long msg_id, long session_index);
 cJSON *op_request_history_value(const op_request *op);
 void op_request_free(op_request *op);
 
-/* Maelstrom error codes that mean the op certainly did not happen (CONTRACT §3). Every
+/* Maelstrom error codes that mean the op certainly did not happen (SPEC.md, "Errors"). Every
  * other code (0 timeout, 13 crash, unknown codes) leaves the outcome open. */
 bool op_error_is_definite(int code);
 
