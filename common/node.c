@@ -46,7 +46,7 @@ struct kv *node_kv(void)
 }
 bool node_is_leader(void)
 {
-    return node.raft && raft_role(node.raft) == RAFT_LEADER;
+    return node.raft && raft_is_leader(node.raft);
 }
 bool node_maelstrom_mode(void)
 {

@@ -19,11 +19,6 @@ static struct {
     int last_apply_result; /* kv_apply's result for the latest applied entry */
 } linkv;
 
-static bool node_linkv_leads(void)
-{
-    return raft_role(linkv.raft) == RAFT_LEADER;
-}
-
 void node_linkv_start(struct raft *raft, struct kv *kv, bool maelstrom,
                       const struct node_stage *stage)
 {
@@ -136,7 +131,7 @@ static void node_handle_write(struct node_request *req)
 {
     const cJSON *key, *value;
     if (!node_require_any(req, "key", &key) || !node_require_any(req, "value", &value)) return;
-    if (!node_linkv_leads()) {
+    if (!raft_is_leader(linkv.raft)) {
         node_forward(req);
         return;
     }
@@ -149,7 +144,7 @@ static void node_handle_cas(struct node_request *req)
     if (!node_require_any(req, "key", &key) || !node_require_any(req, "from", &from) ||
         !node_require_any(req, "to", &to))
         return;
-    if (!node_linkv_leads()) {
+    if (!raft_is_leader(linkv.raft)) {
         node_forward(req);
         return;
     }

@@ -739,6 +739,10 @@ enum raft_role raft_role(const struct raft *r)
 {
     return r->role;
 }
+bool raft_is_leader(const struct raft *r)
+{
+    return r->role == RAFT_LEADER;
+}
 int64_t raft_term(const struct raft *r)
 {
     return r->term;

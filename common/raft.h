@@ -114,6 +114,7 @@ void raft_want_round(struct raft *r, int64_t now_us);
 void raft_flush(struct raft *r, int64_t now_us);
 
 enum raft_role raft_role(const struct raft *r);
+bool raft_is_leader(const struct raft *r);
 int64_t raft_term(const struct raft *r);
 int raft_leader(const struct raft *r); /* peer index, or -1 when unknown */
 /* The life of the known leader (the incarnation its appends carry), 0 if unknown. */

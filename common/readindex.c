@@ -12,14 +12,9 @@ void readindex_start(struct raft *r)
     readindex_raft = r;
 }
 
-static bool readindex_leads(void)
-{
-    return raft_role(readindex_raft) == RAFT_LEADER;
-}
-
 void readindex_submit(struct node_request *req, node_serve_fn serve, int64_t now_us)
 {
-    if (!readindex_leads()) {
+    if (!raft_is_leader(readindex_raft)) {
         node_forward(req);
         return;
     }
@@ -81,7 +76,7 @@ void readindex_progress(int64_t now_us)
     do {
         again = false;
         struct raft *r = readindex_raft;
-        if (!readindex_leads()) {
+        if (!raft_is_leader(readindex_raft)) {
             struct node_request *req;
             while ((req = node_first_waiting(NODE_WAIT_READ_INDEX))) {
                 trace_event("lost leadership with a read waiting -> forward it");
