@@ -220,6 +220,22 @@ static cJSON *raft_message(const char *type, int64_t term)
     return body;
 }
 
+/* The driver's "piggyback" object (see raft.h): attached to an append or an ack only
+ * when the driver put something in it. */
+static void raft_attach_piggyback(cJSON *body, cJSON *piggyback)
+{
+    if (piggyback->child)
+        cJSON_AddItemToObject(body, "piggyback", piggyback);
+    else
+        cJSON_Delete(piggyback);
+}
+
+static const cJSON *raft_piggyback_of(const cJSON *body)
+{
+    const cJSON *piggyback = cJSON_GetObjectItemCaseSensitive(body, "piggyback");
+    return cJSON_IsObject(piggyback) ? piggyback : NULL;
+}
+
 static void raft_send_votes(struct raft *r, bool pre_vote)
 {
     for (int peer = 0; peer < r->n; peer++) {
@@ -331,7 +347,11 @@ static void raft_send_append(struct raft *r, int peer)
     }
     /* Pipelining: assume it arrives; a rejection rewinds next_index. */
     r->next_index[peer] = prev + count + 1;
-    if (r->cb.append_extend) r->cb.append_extend(r->cb.ctx, peer, body);
+    if (r->cb.sending_append) {
+        cJSON *piggyback = cJSON_CreateObject();
+        r->cb.sending_append(r->cb.ctx, peer, piggyback);
+        raft_attach_piggyback(body, piggyback);
+    }
     r->cb.send(r->cb.ctx, peer, body);
 }
 
@@ -525,7 +545,11 @@ static void raft_reply_append(struct raft *r, int to, bool success, int64_t matc
     cJSON_AddNumberToObject(res, "round", round);
     if (cJSON_IsNumber(incarnation))
         cJSON_AddNumberToObject(res, "incarnation", incarnation->valuedouble);
-    if (r->cb.append_res_extend) r->cb.append_res_extend(r->cb.ctx, res, now_us);
+    if (r->cb.sending_ack) {
+        cJSON *piggyback = cJSON_CreateObject();
+        r->cb.sending_ack(r->cb.ctx, piggyback, now_us);
+        raft_attach_piggyback(res, piggyback);
+    }
     r->cb.send(r->cb.ctx, to, res);
 }
 
@@ -562,7 +586,7 @@ static void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t 
     }
     r->leader_contact_us = now_us;
     r->election_due_us = now_us + raft_random_election_timeout(r);
-    if (r->cb.append_seen) r->cb.append_seen(r->cb.ctx, from, body, now_us);
+    if (r->cb.leader_contact) r->cb.leader_contact(r->cb.ctx, from, raft_piggyback_of(body), now_us);
 
     if (prev > r->last_index) {
         raft_reply_append(r, from, false, 0, r->last_index + 1, prev, round, incarnation, now_us);
@@ -651,7 +675,7 @@ static void raft_on_append_res(struct raft *r, int from, const cJSON *body, int6
     r->last_ack_us[from] = now_us;
     if (round > 0 && (uint64_t)round > r->acked_round[from] && (uint64_t)round <= r->round)
         r->acked_round[from] = (uint64_t)round;
-    if (r->cb.append_res_seen) r->cb.append_res_seen(r->cb.ctx, from, body, now_us);
+    if (r->cb.ack_received) r->cb.ack_received(r->cb.ctx, from, raft_piggyback_of(body), now_us);
     if (success) {
         if (match_index > r->last_index) match_index = r->last_index;
         if (match_index > r->match_index[from]) r->match_index[from] = match_index;

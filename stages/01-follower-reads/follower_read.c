@@ -119,17 +119,20 @@ static void fr_started(void)
 
 /* ---- follower side ---- */
 
-static void fr_append_res_extend(cJSON *res, int64_t now_us)
+/* Every ack carries this node's stamp: its own clock at sending, and which life of it
+ * that clock belongs to. */
+static void fr_sending_ack(cJSON *mine, int64_t now_us)
 {
-    cJSON_AddNumberToObject(res, "fr_stamp_us", (double)now_us);
-    cJSON_AddNumberToObject(res, "fr_incarnation", fr.incarnation);
+    cJSON_AddNumberToObject(mine, "stamp_us", (double)now_us);
+    cJSON_AddNumberToObject(mine, "incarnation", fr.incarnation);
 }
 
-static void fr_append_seen(int leader, const cJSON *append, int64_t now_us)
+/* The leader hands back a proven pair (see fr_sending_append) when it has one. */
+static void fr_leader_contact(int leader, const cJSON *mine, int64_t now_us)
 {
     (void)leader;
     fr.last_leader_contact_us = now_us;
-    const cJSON *pair = cJSON_GetObjectItemCaseSensitive(append, "fr_pair");
+    const cJSON *pair = mine ? cJSON_GetObjectItemCaseSensitive(mine, "pair") : NULL;
     if (!pair) return;
     char why[128] = "field \"incarnation\" must be a number";
     int64_t stamp_us, index;
@@ -137,7 +140,7 @@ static void fr_append_seen(int leader, const cJSON *append, int64_t now_us)
     if (proto_get_nonneg_int(pair, "stamp_us", &stamp_us, why, sizeof why) != PROTO_OK ||
         proto_get_nonneg_int(pair, "index", &index, why, sizeof why) != PROTO_OK ||
         !cJSON_IsNumber(incarnation)) {
-        trace_warn("fr_pair from the leader is malformed (%s); ignored", why);
+        trace_warn("follower_read pair from the leader is malformed (%s); ignored", why);
         return;
     }
     /* A stamp from an earlier life of this process means nothing to this clock. */
@@ -166,14 +169,15 @@ static void fr_applied(int64_t index, const struct raft_entry *entry)
 
 /* ---- leader side ---- */
 
-static void fr_append_res_seen(int peer, const cJSON *res, int64_t now_us)
+static void fr_ack_received(int peer, const cJSON *mine, int64_t now_us)
 {
     (void)now_us;
     struct raft *r = node_raft();
     /* Before the no-op is applied the commit index may miss earlier leaders' entries. */
     if (raft_applied_index(r) < raft_noop_index(r)) return;
-    const cJSON *stamp = cJSON_GetObjectItemCaseSensitive(res, "fr_stamp_us");
-    const cJSON *incarnation = cJSON_GetObjectItemCaseSensitive(res, "fr_incarnation");
+    if (!mine) return;
+    const cJSON *stamp = cJSON_GetObjectItemCaseSensitive(mine, "stamp_us");
+    const cJSON *incarnation = cJSON_GetObjectItemCaseSensitive(mine, "incarnation");
     int64_t stamp_us;
     if (!proto_int_in(stamp, 0, PROTO_MAX_EXACT_INT, &stamp_us) || !cJSON_IsNumber(incarnation))
         return;
@@ -226,11 +230,11 @@ static void fr_round_confirmed(uint64_t round, int64_t sent_us, int64_t commit_i
     }
 }
 
-static void fr_append_extend(int peer, cJSON *append)
+static void fr_sending_append(int peer, cJSON *mine)
 {
     struct fr_peer *p = &fr.peers[peer];
     if (!p->has_proven) return;
-    cJSON *pair = cJSON_AddObjectToObject(append, "fr_pair");
+    cJSON *pair = cJSON_AddObjectToObject(mine, "pair");
     cJSON_AddNumberToObject(pair, "stamp_us", (double)p->proven.stamp_us);
     cJSON_AddNumberToObject(pair, "index", (double)p->proven.index);
     cJSON_AddNumberToObject(pair, "incarnation", p->proven_incarnation);
@@ -249,10 +253,10 @@ static const struct node_plugin fr_plugin = {
     .leadership_changed = fr_leadership_changed,
     .round_confirmed = fr_round_confirmed,
     .applied = fr_applied,
-    .append_extend = fr_append_extend,
-    .append_seen = fr_append_seen,
-    .append_res_extend = fr_append_res_extend,
-    .append_res_seen = fr_append_res_seen,
+    .sending_append = fr_sending_append,
+    .leader_contact = fr_leader_contact,
+    .sending_ack = fr_sending_ack,
+    .ack_received = fr_ack_received,
 };
 
 /* ---- the request ---- */
