@@ -6,7 +6,7 @@ UNIT_OBJ := $(call obj,checks/unit/raft_test.c checks/unit/raft_regress.c checks
 
 TOOLS += $(BUILD)/raft-test
 
-$(BUILD)/raft-test: $(UNIT_OBJ) $(BUILD)/obj/common/raft.o $(BUILD)/obj/common/trace.o \
+$(BUILD)/raft-test: $(UNIT_OBJ) $(call obj,$(wildcard common/raft*.c)) $(BUILD)/obj/common/trace.o \
 		$(BUILD)/obj/common/clock.o $(BUILD)/obj/common/proto.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
