@@ -122,7 +122,7 @@ help:
 	@echo "make check      install what is missing, build, run the TAP suites (STAGE=NN: suites 00..NN against stage NN)"
 	@echo "make check SANITIZE=1   the same, every binary built with ASan + UBSan (build/sanitize)"
 	@echo "make demo       install, build, run a 3-node cluster of the newest stage and print a report"
-	@echo "make bench      read strategies side by side (N = 3, 5, 7) and one node vs a cJSON echo; bench/results/ + charts (~8 min)"
+	@echo "make bench      read strategies side by side (N = 3, 5, 7) and one node vs a cJSON echo; build/bench/ + charts (~8 min; BENCH_OUT=bench/results refreshes the committed run)"
 	@echo "make bench-node ops/s of one node on 100,000 piped ops"
 	@echo "make bench-reads  read strategies side by side at N = 3, 5 (stage 01+)"
 	@echo "make bench-lease  lease_read vs read vs follower_read at 1 ms and 10 ms links (stage 03)"
