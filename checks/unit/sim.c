@@ -46,6 +46,33 @@ static int64_t sim_draw(int64_t lo, int64_t hi)
     return sim_random(sim_drawing, lo, hi);
 }
 
+int64_t sim_clock_us(const struct sim *s, int node)
+{
+    const struct sim_node *sn = &s->nodes[node];
+    return (int64_t)(sn->clock_rate * (double)(s->now_us - sn->clock_origin_us));
+}
+
+void sim_set_clock(struct sim *s, int node, double rate, int64_t origin_us)
+{
+    assert(rate > 0);
+    s->nodes[node].clock_rate = rate;
+    s->nodes[node].clock_origin_us = origin_us;
+}
+
+void sim_set_hooks(struct sim *s, const struct sim_hooks *hooks)
+{
+    s->hooks = *hooks;
+}
+
+/* A wait of wait_us on node i's clock, in virtual time, rounded up: when it is due the
+ * node's clock has reached the time the core asked for. */
+static int64_t sim_virtual_wait_us(const struct sim *s, int node, int64_t wait_us)
+{
+    double virtual_us = (double)wait_us / s->nodes[node].clock_rate;
+    int64_t whole_us = (int64_t)virtual_us;
+    return (double)whole_us < virtual_us ? whole_us + 1 : whole_us;
+}
+
 static void sim_fail(struct sim *s, const char *kind, const char *fmt, ...)
 {
     if (s->failed) return; /* the first violation is the one worth reading */
@@ -196,9 +223,8 @@ static void sim_send(void *ctx, int peer, cJSON *body)
     sim_enqueue(s, node->id, peer, text);
 }
 
-static void sim_apply(void *ctx, int64_t index, const struct raft_entry *entry)
+static void sim_record_apply(struct sim_node *node, int64_t index, const struct raft_entry *entry)
 {
-    struct sim_node *node = ctx;
     struct sim *s = node->sim;
     int64_t id = sim_command_id(entry->command);
     if (index != node->applied_count + 1) {
@@ -230,14 +256,52 @@ static void sim_apply(void *ctx, int64_t index, const struct raft_entry *entry)
         s->committed_cap = s->committed_cap * 2 + 64;
         s->committed = sim_alloc(s->committed, (size_t)s->committed_cap, sizeof *s->committed);
     }
-    s->committed[s->committed_len++] =
-        (struct sim_commit){.term = entry->term, .id = id, .seen_in_term = raft_term(node->raft)};
+    s->committed[s->committed_len++] = (struct sim_commit){
+        .term = entry->term, .id = id, .seen_in_term = raft_term(node->raft), .applied_us = s->now_us};
+}
+
+static void sim_apply(void *ctx, int64_t index, const struct raft_entry *entry)
+{
+    struct sim_node *node = ctx;
+    sim_record_apply(node, index, entry);
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->applied) h->applied(h->ctx, node->id, index, entry);
 }
 
 static void sim_leadership_changed(void *ctx)
 {
     struct sim_node *node = ctx;
     sim_check_leaders(node->sim);
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->leadership_changed) h->leadership_changed(h->ctx, node->id);
+}
+
+static void sim_sending_append(void *ctx, int peer, cJSON *piggyback)
+{
+    struct sim_node *node = ctx;
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->sending_append) h->sending_append(h->ctx, node->id, peer, piggyback);
+}
+
+static void sim_leader_contact(void *ctx, int leader, const cJSON *piggyback, int64_t now_us)
+{
+    struct sim_node *node = ctx;
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->leader_contact) h->leader_contact(h->ctx, node->id, leader, piggyback, now_us);
+}
+
+static void sim_sending_ack(void *ctx, cJSON *piggyback, int64_t now_us)
+{
+    struct sim_node *node = ctx;
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->sending_ack) h->sending_ack(h->ctx, node->id, piggyback, now_us);
+}
+
+static void sim_ack_received(void *ctx, int peer, const cJSON *piggyback, int64_t now_us)
+{
+    struct sim_node *node = ctx;
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->ack_received) h->ack_received(h->ctx, node->id, peer, piggyback, now_us);
 }
 
 static void sim_round_confirmed(void *ctx, uint64_t round, int64_t sent_us, int64_t commit_index)
@@ -253,6 +317,8 @@ static void sim_round_confirmed(void *ctx, uint64_t round, int64_t sent_us, int6
                                                     .round = round,
                                                     .sent_us = sent_us,
                                                     .commit_index = commit_index};
+    if (s->hooks.round_confirmed)
+        s->hooks.round_confirmed(s->hooks.ctx, node->id, round, sent_us, commit_index);
 }
 
 /* ---- the disk: the persist_* callbacks ---- */
@@ -284,6 +350,9 @@ static void sim_persist_append(void *ctx, int64_t index, const struct raft_entry
     cJSON *copy = cJSON_Duplicate(entry->command, true);
     assert(copy);
     node->disk.entries[node->disk.count++] = (struct raft_entry){.term = entry->term, .command = copy};
+    /* As in node.c: every entry the log takes goes to disk, then to the read path. */
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->appended) h->appended(h->ctx, node->id, index, entry);
 }
 
 static struct raft *sim_start_node(struct sim *s, struct sim_node *node)
@@ -295,12 +364,16 @@ static struct raft *sim_start_node(struct sim *s, struct sim_node *node)
                                 .round_confirmed = sim_round_confirmed,
                                 .persist_term_vote = sim_persist_term_vote,
                                 .persist_append = sim_persist_append,
-                                .persist_truncate = sim_persist_truncate};
+                                .persist_truncate = sim_persist_truncate,
+                                .sending_append = sim_sending_append,
+                                .leader_contact = sim_leader_contact,
+                                .sending_ack = sim_sending_ack,
+                                .ack_received = sim_ack_received};
     sim_drawing = s;
     /* Each start is a new life, as each run of a process draws a new incarnation. */
     struct raft_config config = s->config;
     config.incarnation = ++node->lives;
-    return raft_new(node->id, s->n, &config, &cb, sim_draw, s->now_us);
+    return raft_new(node->id, s->n, &config, &cb, sim_draw, sim_clock_us(s, node->id));
 }
 
 void sim_restart(struct sim *s, int i)
@@ -315,7 +388,7 @@ void sim_restart(struct sim *s, int i)
         copies[k].command = cJSON_Duplicate(node->disk.entries[k].command, true);
     }
     raft_restore(node->raft, node->disk.term, node->disk.voted_for, copies, node->disk.count,
-                 s->now_us);
+                 sim_clock_us(s, i));
     free(copies);
     /* The state machine is rebuilt from index 1 as entries commit again. */
     node->applied_count = 0;
@@ -343,6 +416,7 @@ struct sim *sim_new(int n, const struct raft_config *config, uint64_t seed)
         struct sim_node *node = &s->nodes[i];
         node->sim = s;
         node->id = i;
+        node->clock_rate = 1.0;
         node->disk.voted_for = -1;
         node->raft = sim_start_node(s, node);
         node->tick_due_us = 0;
@@ -376,9 +450,9 @@ void sim_poke(struct sim *s, int node)
 {
     sim_drawing = s;
     struct sim_node *sn = &s->nodes[node];
-    int64_t wait_us = raft_tick(sn->raft, s->now_us);
-    sn->tick_due_us = s->now_us + (wait_us > 0 ? wait_us : 1);
-    raft_flush(sn->raft, s->now_us);
+    int64_t wait_us = raft_tick(sn->raft, sim_clock_us(s, node));
+    sn->tick_due_us = s->now_us + sim_virtual_wait_us(s, node, wait_us > 0 ? wait_us : 1);
+    raft_flush(sn->raft, sim_clock_us(s, node));
     s->events++;
     sim_check(s);
 }
@@ -392,7 +466,7 @@ static void sim_deliver(struct sim *s, size_t at)
         cJSON *body = cJSON_Parse(msg.text);
         assert(body);
         sim_drawing = s;
-        raft_receive(s->nodes[msg.to].raft, msg.from, body, s->now_us);
+        raft_receive(s->nodes[msg.to].raft, msg.from, body, sim_clock_us(s, msg.to));
         cJSON_Delete(body);
         s->messages_delivered++;
         /* The node's event loop re-runs its timers after input: deadlines may have moved
@@ -601,7 +675,7 @@ size_t sim_collect(struct sim *s, int from, int to, const char *type, cJSON **bo
 void sim_inject(struct sim *s, int from, int to, const cJSON *body)
 {
     sim_drawing = s;
-    raft_receive(s->nodes[to].raft, from, body, s->now_us);
+    raft_receive(s->nodes[to].raft, from, body, sim_clock_us(s, to));
     sim_poke(s, to);
 }
 
