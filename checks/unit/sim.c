@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How many events pass between two full log-matching checks: the check costs a scan of
- * every pair of logs, and a violation that appears persists (or is caught at the end). */
+/* How many events pass between two full log-matching checks, unless a test sets its own
+ * (log_check_every): the check costs a scan of every pair of logs, and a violation that
+ * appears persists (or is caught at the end). */
 #define SIM_LOG_CHECK_EVERY 16
 
 /* raft_draw_fn carries no context pointer, so election jitter is drawn from whichever
@@ -184,7 +185,8 @@ static void sim_check(struct sim *s)
 {
     sim_check_leaders(s);
     sim_check_monotonic(s);
-    if (s->events % SIM_LOG_CHECK_EVERY == 0) sim_check_logs(s);
+    if (s->events % (s->log_check_every > 0 ? s->log_check_every : SIM_LOG_CHECK_EVERY) == 0)
+        sim_check_logs(s);
 }
 
 /* ---- callbacks from the core ---- */

@@ -132,6 +132,10 @@ struct sim {
     int64_t next_command_id;
     uint64_t events, messages_delivered;
 
+    /* Events between two log-matching checks (0: every 16). A test about a read path,
+     * with long logs, checks less often and once at its end. */
+    int log_check_every;
+
     bool failed;
     const char *failure_kind; /* one of the SIM_* names below */
     char failure[1024];
