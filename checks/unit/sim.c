@@ -44,20 +44,33 @@ int64_t sim_random(struct sim *s, int64_t lo, int64_t hi)
 static int64_t sim_draw(int64_t lo, int64_t hi)
 {
     assert(sim_drawing);
+    if (sim_drawing->pin_election_timeout) return lo;
     return sim_random(sim_drawing, lo, hi);
 }
 
 int64_t sim_clock_us(const struct sim *s, int node)
 {
     const struct sim_node *sn = &s->nodes[node];
-    return (int64_t)(sn->clock_rate * (double)(s->now_us - sn->clock_origin_us));
+    return sn->clock_base_us + (int64_t)(sn->clock_rate * (double)(s->now_us - sn->clock_since_us));
 }
 
 void sim_set_clock(struct sim *s, int node, double rate, int64_t origin_us)
 {
     assert(rate > 0);
     s->nodes[node].clock_rate = rate;
-    s->nodes[node].clock_origin_us = origin_us;
+    s->nodes[node].clock_since_us = origin_us;
+    s->nodes[node].clock_base_us = 0;
+}
+
+void sim_set_clock_rate(struct sim *s, int node, double rate)
+{
+    assert(rate > 0);
+    struct sim_node *sn = &s->nodes[node];
+    sn->clock_base_us = sim_clock_us(s, node);
+    sn->clock_since_us = s->now_us;
+    sn->clock_rate = rate;
+    /* Its next tick was scheduled at the old rate: let it ask again now. */
+    sn->tick_due_us = s->now_us;
 }
 
 void sim_set_hooks(struct sim *s, const struct sim_hooks *hooks)
@@ -378,7 +391,7 @@ static struct raft *sim_start_node(struct sim *s, struct sim_node *node)
     return raft_new(node->id, s->n, &config, &cb, sim_draw, sim_clock_us(s, node->id));
 }
 
-void sim_restart(struct sim *s, int i)
+static void sim_restart_as(struct sim *s, int i, int64_t restarted_us)
 {
     struct sim_node *node = &s->nodes[i];
     raft_free(node->raft);
@@ -390,13 +403,23 @@ void sim_restart(struct sim *s, int i)
         copies[k].command = cJSON_Duplicate(node->disk.entries[k].command, true);
     }
     raft_restore(node->raft, node->disk.term, node->disk.voted_for, copies, node->disk.count,
-                 sim_clock_us(s, i));
+                 restarted_us);
     free(copies);
     /* The state machine is rebuilt from index 1 as entries commit again. */
     node->applied_count = 0;
     node->seen_commit = 0;
     node->leader_checked_term = 0;
     node->tick_due_us = s->now_us;
+}
+
+void sim_restart(struct sim *s, int node)
+{
+    sim_restart_as(s, node, sim_clock_us(s, node));
+}
+
+void sim_restart_without_window(struct sim *s, int node)
+{
+    sim_restart_as(s, node, sim_clock_us(s, node) - s->config.election_timeout_us);
 }
 
 /* ---- life cycle ---- */
@@ -685,6 +708,11 @@ int64_t sim_propose(struct sim *s, int node)
 {
     cJSON *command = cJSON_CreateObject();
     cJSON_AddStringToObject(command, "type", "put");
+    return sim_propose_command(s, node, command);
+}
+
+int64_t sim_propose_command(struct sim *s, int node, cJSON *command)
+{
     cJSON_AddNumberToObject(command, "id", (double)s->next_command_id);
     sim_drawing = s;
     int64_t index = raft_propose(s->nodes[node].raft, command);

@@ -40,10 +40,10 @@ struct sim_node {
     int64_t lives; /* starts so far; the current one is the core's incarnation */
     struct raft *raft;
     int64_t tick_due_us; /* virtual time */
-    /* Its clock reads clock_rate * (virtual time - clock_origin_us): 1 and 0 unless a
-     * test sets them (sim_set_clock). */
+    /* Its clock reads clock_base_us + clock_rate * (virtual time - clock_since_us): at
+     * rate 1 from virtual time 0 unless a test sets it (sim_set_clock, sim_set_clock_rate). */
     double clock_rate;
-    int64_t clock_origin_us;
+    int64_t clock_since_us, clock_base_us;
     /* What this node applied, index i at [i - 1]: entry term and command id (0: no-op). */
     int64_t *applied_term, *applied_id;
     int64_t applied_count, applied_cap;
@@ -132,6 +132,9 @@ struct sim {
     int64_t next_command_id;
     uint64_t events, messages_delivered;
 
+    /* Every election timeout exactly the minimum from the next draw on, as node.c's
+     * READPATH_PIN_ELECTION_TIMEOUT: a timeline that does not depend on the dice. */
+    bool pin_election_timeout;
     /* Events between two log-matching checks (0: every 16). A test about a read path,
      * with long logs, checks less often and once at its end. */
     int log_check_every;
@@ -158,6 +161,9 @@ int64_t sim_clock_us(const struct sim *s, int node);
  * node runs (or just before sim_restart, origin now: a new process's clock), since a
  * clock that jumps under a running core is not one a node can have. */
 void sim_set_clock(struct sim *s, int node, double rate, int64_t origin_us);
+/* Node i's clock runs at `rate` from now on, continuing from its current reading (a
+ * drift that starts now, with no jump). */
+void sim_set_clock_rate(struct sim *s, int node, double rate);
 /* Plugs a read path into every node's events (copied). */
 void sim_set_hooks(struct sim *s, const struct sim_hooks *hooks);
 
@@ -199,12 +205,18 @@ void sim_inject(struct sim *s, int from, int to, const cJSON *body);
 /* Crashes a node and starts it again now from what it persisted (term, vote, log):
  * its commit index and applied state start over, relearned from a leader. */
 void sim_restart(struct sim *s, int node);
+/* Negative control: the same restart, but the core is told it restarted one election
+ * timeout ago, so it grants votes at once instead of refusing them for one election
+ * timeout (its own campaign still waits for its timer). */
+void sim_restart_without_window(struct sim *s, int node);
 
 /* Ticks and flushes a node now, as the event loop does after a turn. */
 void sim_poke(struct sim *s, int node);
 /* Proposes a fresh command {"type":"put","id":N} at a node and flushes it. Returns the
  * log index, or -1 when the node is not leader. */
 int64_t sim_propose(struct sim *s, int node);
+/* The same for a command of the caller's (ownership passes; "id" is added). */
+int64_t sim_propose_command(struct sim *s, int node, cJSON *command);
 
 /* The one node that is leader with the highest term, or -1. */
 int sim_leader(const struct sim *s);

@@ -28,3 +28,14 @@ $(BUILD)/follower-read-test: $(call obj,checks/unit/follower_read_test.c checks/
 		$(BUILD)/obj/common/trace.o $(BUILD)/obj/common/clock.o $(BUILD)/obj/common/proto.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Stage 03's lease and its rule (stages/03-lease-reads/lease_state.c, lease_rule.c) on the
+# simulated cluster, on drifting virtual clocks: checks/t03-virtual.sh.
+TOOLS += $(BUILD)/lease-test
+
+$(BUILD)/lease-test: $(call obj,checks/unit/lease_test.c checks/unit/sim.c checks/unit/tap.c \
+		stages/03-lease-reads/lease_state.c stages/03-lease-reads/lease_rule.c) \
+		$(BUILD)/obj/common/raft.o $(BUILD)/obj/common/kv.o $(BUILD)/obj/common/trace.o \
+		$(BUILD)/obj/common/clock.o $(BUILD)/obj/common/proto.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
