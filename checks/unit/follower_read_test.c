@@ -312,6 +312,131 @@ static void test_deposed_leader(void)
            "deposed leader: after the heal the proof resumes (a bound under 100 ms)");
 }
 
+/* ---- a round in flight when the stamp arrives ---- */
+
+struct in_flight_run {
+    int leader, follower, new_leader;
+    uint64_t round;
+    int64_t round_sent_us, cut_us, release_us, confirmed_us;
+    int64_t new_writes;      /* committed by the new leader before the release */
+    int64_t reads_served;
+    struct twin_read worst, last;
+};
+
+static bool round_confirmed_by(const struct sim *s, int node, uint64_t round, int64_t *sent_us)
+{
+    for (size_t i = 0; i < s->rounds_len; i++)
+        if (s->rounds[i].node == node && s->rounds[i].round == round) {
+            *sent_us = s->rounds[i].sent_us;
+            return true;
+        }
+    return false;
+}
+
+/* 5 nodes. The three followers M acknowledge the leader's round R, but their acks are
+ * held; then neither the leader nor follower F can reach them, and they elect a new
+ * leader that commits writes. Meanwhile follower F keeps acknowledging the old leader, whose stamps
+ * arrive after R was sent (and after the new writes). Then the held acks of R arrive
+ * and confirm it. R proves the old leader led when R was *sent*, nothing later: a stamp
+ * that arrived after that must stay unproven (fr_proof_round_confirmed: "only a round
+ * that began after the stamp arrived proves it"). */
+static bool in_flight_run(uint64_t seed, struct in_flight_run *out)
+{
+    struct twin *t = twin_new(5, fr_config(), seed, false);
+    struct sim *s = t->s;
+    *out = (struct in_flight_run){.new_leader = -1};
+    int leader = sim_wait_leader(s, 10 * ELECTION_US);
+    if (leader < 0) {
+        twin_free(t);
+        return false;
+    }
+    int64_t until = s->now_us + 300 * MS;
+    while (s->now_us < until) {
+        sim_propose(s, leader);
+        sim_run_until(s, s->now_us + 10 * MS);
+    }
+    sim_run_until(s, s->now_us + 50 * MS);
+    int f = (leader + 1) % 5;
+    out->leader = leader;
+    out->follower = f;
+    for (int m = 0; m < 5; m++)
+        if (m != leader && m != f) sim_hold(s, m, leader, true);
+    sim_run_until(s, s->now_us + 25 * MS);
+    out->round = raft_round(s->nodes[leader].raft);
+    sim_run_until(s, s->now_us + 6 * MS);
+    /* The old leader and F on one side, the three M on the other; only the held acks
+     * cross, later. */
+    for (int m = 0; m < 5; m++)
+        if (m != leader && m != f) {
+            sim_cut(s, leader, m, true);
+            sim_cut(s, f, m, true);
+            sim_cut(s, m, f, true);
+        }
+    out->cut_us = s->now_us;
+    out->worst.margin_us = INT64_MAX;
+    int64_t next_write_us = s->now_us;
+    bool released = false;
+    while (s->now_us < out->cut_us + 600 * MS && !s->failed) {
+        int now_leader = sim_leader(s);
+        if (now_leader >= 0 && now_leader != leader && s->now_us >= next_write_us) {
+            out->new_leader = now_leader;
+            sim_propose(s, now_leader);
+            next_write_us = s->now_us + 10 * MS;
+        }
+        if (!released && s->now_us >= out->cut_us + 400 * MS) {
+            released = true;
+            out->release_us = s->now_us;
+            for (int64_t i = 0; i < s->committed_len; i++)
+                if (s->committed[i].applied_us >= out->cut_us) out->new_writes++;
+            /* Two of the held acks of R: with F's own, a majority of five. */
+            int delivered = 0;
+            for (int m = 0; m < 5 && delivered < 2; m++)
+                if (m != leader && m != f &&
+                    sim_deliver_one(s, m, leader, "raft_append_res", (int64_t)out->round))
+                    delivered++;
+            if (round_confirmed_by(s, leader, out->round, &out->round_sent_us))
+                out->confirmed_us = s->now_us;
+        }
+        sim_run_until(s, s->now_us + 1 * MS);
+        struct twin_read r = twin_read(t, f);
+        if (r.bound_ms < 0) continue;
+        out->reads_served++;
+        out->last = r;
+        if (r.margin_us < out->worst.margin_us) out->worst = r;
+    }
+    sim_check_logs(s);
+    bool ok = !s->failed;
+    if (!ok) tap_diag("simulator: %s", s->failure);
+    twin_free(t);
+    return ok;
+}
+
+static void test_round_in_flight(void)
+{
+    struct in_flight_run r;
+    bool ran = in_flight_run(13, &r);
+    if (!tap_ok(ran && r.confirmed_us > 0 && r.new_writes >= 10,
+                "round in flight: round %llu, sent before the new leader's %" PRId64
+                " writes, is confirmed by held acks after them",
+                (unsigned long long)r.round, r.new_writes))
+        return;
+    tap_note("round in flight: n%d's round %llu sent at %.1f ms (its clock = virtual); acks of "
+             "the majority side held; n%d cut off from them at %.1f ms; n%d leads them and "
+             "commits %" PRId64 " entries; two held acks of round %llu confirm it at %.1f ms",
+             r.leader, (unsigned long long)r.round, r.round_sent_us / 1000.0, r.leader,
+             r.cut_us / 1000.0, r.new_leader, r.new_writes, (unsigned long long)r.round,
+             r.confirmed_us / 1000.0);
+    tap_note("round in flight: the last read at n%d, at %.1f ms, claims %" PRId64
+             " ms; it misses index %" PRId64 " (first applied at %.1f ms): margin %+.1f ms; "
+             "least margin of %" PRId64 " reads %+.1f ms",
+             r.follower, r.last.at_us / 1000.0, r.last.bound_ms, r.last.missed_index,
+             r.last.missed_applied_us / 1000.0, r.last.margin_us / 1000.0, r.reads_served,
+             r.worst.margin_us / 1000.0);
+    tap_ok(r.worst.margin_us >= 0 && r.last.missed_applied_us > r.cut_us,
+           "round in flight: stamps that arrived after the round was sent stay unproven: the "
+           "follower's bound never misses a committed write");
+}
+
 /* ---- a follower restart ---- */
 
 struct restart_run {
@@ -435,6 +560,7 @@ int main(int argc, char **argv)
         }
     }
     test_deposed_leader();
+    test_round_in_flight();
     test_restart();
     return tap_done();
 }
