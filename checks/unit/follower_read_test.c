@@ -60,8 +60,7 @@ static void twin_leader_contact(void *ctx, int node, int leader, const cJSON *pi
 {
     struct twin *t = ctx;
     (void)leader;
-    fr_proof_leader_contact(&t->proofs[node], t->s->nodes[node].raft, twin_mine(piggyback),
-                            now_us);
+    fr_proof_leader_contact(&t->proofs[node], t->s->nodes[node].raft, twin_mine(piggyback), now_us);
 }
 
 static void twin_applied(void *ctx, int node, int64_t index, const struct raft_entry *entry)
@@ -71,8 +70,7 @@ static void twin_applied(void *ctx, int node, int64_t index, const struct raft_e
     fr_proof_applied(&t->proofs[node], index);
 }
 
-static void twin_ack_received(void *ctx, int node, int peer, const cJSON *piggyback,
-                              int64_t now_us)
+static void twin_ack_received(void *ctx, int node, int peer, const cJSON *piggyback, int64_t now_us)
 {
     struct twin *t = ctx;
     (void)now_us;
@@ -83,8 +81,8 @@ static void twin_round_confirmed(void *ctx, int node, uint64_t round, int64_t se
                                  int64_t commit_index)
 {
     struct twin *t = ctx;
-    fr_proof_round_confirmed(&t->proofs[node], t->s->nodes[node].raft, round, sent_us,
-                             commit_index, sim_clock_us(t->s, node));
+    fr_proof_round_confirmed(&t->proofs[node], t->s->nodes[node].raft, round, sent_us, commit_index,
+                             sim_clock_us(t->s, node));
 }
 
 static void twin_sending_append(void *ctx, int node, int peer, cJSON *piggyback)
@@ -133,7 +131,8 @@ static struct twin *twin_new(int n, struct raft_config config, uint64_t seed, bo
 
 static void twin_free(struct twin *t)
 {
-    for (int i = 0; i < t->s->n; i++) fr_proof_free(&t->proofs[i]);
+    for (int i = 0; i < t->s->n; i++)
+        fr_proof_free(&t->proofs[i]);
     sim_free(t->s);
     free(t);
 }
@@ -161,7 +160,8 @@ static struct twin_read twin_read(const struct twin *t, int node)
 {
     const struct sim *s = t->s;
     struct twin_read r = {.at_us = s->now_us,
-                          .bound_ms = fr_proof_staleness_ms(&t->proofs[node], sim_clock_us(s, node)),
+                          .bound_ms =
+                              fr_proof_staleness_ms(&t->proofs[node], sim_clock_us(s, node)),
                           .missed_index = raft_applied_index(s->nodes[node].raft) + 1,
                           .missed_applied_us = -1,
                           .margin_us = INT64_MAX};
@@ -219,7 +219,8 @@ static bool deposed_run(uint64_t seed, bool naive, struct deposed_run *out)
     out->old_leader = leader;
     out->follower = (leader + 1) % 5;
     int group[5];
-    for (int i = 0; i < 5; i++) group[i] = i == leader || i == out->follower;
+    for (int i = 0; i < 5; i++)
+        group[i] = i == leader || i == out->follower;
     out->cut_us = s->now_us;
     out->heal_us = out->cut_us + 800 * MS;
     sim_partition(s, group);
@@ -318,7 +319,7 @@ struct in_flight_run {
     int leader, follower, new_leader;
     uint64_t round;
     int64_t round_sent_us, cut_us, release_us, confirmed_us;
-    int64_t new_writes;      /* committed by the new leader before the release */
+    int64_t new_writes; /* committed by the new leader before the release */
     int64_t reads_served;
     struct twin_read worst, last;
 };
@@ -442,10 +443,10 @@ static void test_round_in_flight(void)
 struct restart_run {
     int leader, follower;
     int64_t restart_us, release_us;
-    int64_t old_pairs;        /* appends carrying a pair of the earlier life, delivered */
-    int64_t accepted_ms;      /* the bound the new life reported after them; -1: none */
-    struct twin_read read;    /* ... and whether it was honest */
-    int64_t bound_later_ms;   /* once the new life's own stamps are proven */
+    int64_t old_pairs;      /* appends carrying a pair of the earlier life, delivered */
+    int64_t accepted_ms;    /* the bound the new life reported after them; -1: none */
+    struct twin_read read;  /* ... and whether it was honest */
+    int64_t bound_later_ms; /* once the new life's own stamps are proven */
 };
 
 static bool append_carries_pair(const cJSON *append, double *incarnation, int64_t *stamp_us)

@@ -38,7 +38,7 @@ struct twin {
     struct lease_state leases[SIM_MAX_NODES];
     struct kv *kvs[SIM_MAX_NODES];
     struct twin_clock clocks[SIM_MAX_NODES];
-    struct lease_allowance allowance; /* the flags' config: no config in any log */
+    struct lease_allowance allowance;  /* the flags' config: no config in any log */
     int64_t contact_us[SIM_MAX_NODES]; /* virtual time of each node's last leader contact */
     cJSON *key;
 };
@@ -97,10 +97,10 @@ static struct twin *twin_new(int n, const struct raft_config *config, uint64_t s
         t->clocks[i] = (struct twin_clock){.t = t, .node = i};
     }
     sim_set_hooks(t->s, &(struct sim_hooks){.ctx = t,
-                                           .leadership_changed = twin_leadership_changed,
-                                           .round_confirmed = twin_round_confirmed,
-                                           .applied = twin_applied,
-                                           .leader_contact = twin_leader_contact});
+                                            .leadership_changed = twin_leadership_changed,
+                                            .round_confirmed = twin_round_confirmed,
+                                            .applied = twin_applied,
+                                            .leader_contact = twin_leader_contact});
     return t;
 }
 
@@ -171,12 +171,12 @@ static int64_t run_to_confirmed_round(struct sim *s, int node, int64_t until_us)
 struct watch {
     int old_leader, new_leader;
     int64_t cut_us, elected_us, new_write_value;
-    int64_t old_lease_end_us;     /* the old leader's lease end, on its clock (= virtual) */
+    int64_t old_lease_end_us; /* the old leader's lease end, on its clock (= virtual) */
     int64_t overlap_from_us, overlap_to_us, overlap_ms;
-    int64_t new_lease_from_us;    /* first ms the new leader held a valid lease */
+    int64_t new_lease_from_us; /* first ms the new leader held a valid lease */
     int64_t lease_reads, stale_reads, first_stale_us, last_stale_us;
     int64_t last_lease_read_us;
-    int64_t write_committed_us;   /* the new leader's write, first applied; -1: never */
+    int64_t write_committed_us; /* the new leader's write, first applied; -1: never */
 };
 
 static void watch_run(struct twin *t, struct watch *w, int64_t until_us)
@@ -200,7 +200,8 @@ static void watch_run(struct twin *t, struct watch *w, int64_t until_us)
         for (int i = 0; i < s->n; i++)
             if (lease_state_valid(&t->leases[i], s->nodes[i].raft, sim_clock_us(s, i))) {
                 holders++;
-                if (i != w->old_leader && w->new_lease_from_us < 0) w->new_lease_from_us = s->now_us;
+                if (i != w->old_leader && w->new_lease_from_us < 0)
+                    w->new_lease_from_us = s->now_us;
             }
         if (holders > 1) {
             if (w->overlap_from_us < 0) w->overlap_from_us = s->now_us;
@@ -314,9 +315,10 @@ static void note_ce(const char *name, int64_t duration_ms, const struct ce_run *
              " ms from the round sent at %+.1f ms, to %+.1f ms (times from the cut, A's clock "
              "= real time)",
              name, duration_ms, CE_ELECTION_MS, CE_SKEW_MS, duration_ms - CE_SKEW_MS,
-             (r->sent_us - cut) / 1000.0, (r->sent_us + (duration_ms - CE_SKEW_MS) * MS - cut) / 1000.0);
-    tap_note("%s: F (rate %.4f) counts E = %d ms by %+.1f ms real; G (rate %.2f) by %+.1f ms",
-             name, CE_RATE_F, CE_ELECTION_MS, (r->f_window_end_us - cut) / 1000.0, CE_RATE_G,
+             (r->sent_us - cut) / 1000.0,
+             (r->sent_us + (duration_ms - CE_SKEW_MS) * MS - cut) / 1000.0);
+    tap_note("%s: F (rate %.4f) counts E = %d ms by %+.1f ms real; G (rate %.2f) by %+.1f ms", name,
+             CE_RATE_F, CE_ELECTION_MS, (r->f_window_end_us - cut) / 1000.0, CE_RATE_G,
              (r->g_window_end_us - cut) / 1000.0);
     note_watch(name, &r->w);
 }
@@ -324,9 +326,12 @@ static void note_ce(const char *name, int64_t duration_ms, const struct ce_run *
 static void test_counterexample(void)
 {
     int64_t heartbeat_us = CE_HEARTBEAT_US;
-    const char *seed_says = lease_rule_violation(5200, CE_ELECTION_MS, CE_SKEW_MS, heartbeat_us, true);
-    const char *sound_says = lease_rule_violation(5200, CE_ELECTION_MS, CE_SKEW_MS, heartbeat_us, false);
-    const char *sound_5000 = lease_rule_violation(5000, CE_ELECTION_MS, CE_SKEW_MS, heartbeat_us, false);
+    const char *seed_says =
+        lease_rule_violation(5200, CE_ELECTION_MS, CE_SKEW_MS, heartbeat_us, true);
+    const char *sound_says =
+        lease_rule_violation(5200, CE_ELECTION_MS, CE_SKEW_MS, heartbeat_us, false);
+    const char *sound_5000 =
+        lease_rule_violation(5000, CE_ELECTION_MS, CE_SKEW_MS, heartbeat_us, false);
     tap_note("the rule: 5200/5000/500 under the seed's L - S < E: %s; under (L - S) + S <= E: %s",
              seed_says ? seed_says : "safe", sound_says ? sound_says : "safe");
     tap_ok(!seed_says && sound_says && !sound_5000,
@@ -419,10 +424,11 @@ static void note_rw(const char *name, const struct rw_run *r)
              "to %+.1f ms; F restarts at %+.1f ms and would refuse votes until %+.1f ms "
              "(times from the cut)",
              name, RW_DURATION_MS, RW_ELECTION_MS, RW_SKEW_MS, RW_DURATION_MS - RW_SKEW_MS,
-             (r->sent_us - cut) / 1000.0, (r->sent_us + (RW_DURATION_MS - RW_SKEW_MS) * MS - cut) / 1000.0,
+             (r->sent_us - cut) / 1000.0,
+             (r->sent_us + (RW_DURATION_MS - RW_SKEW_MS) * MS - cut) / 1000.0,
              (r->restart_us - cut) / 1000.0, (r->restart_us + RW_ELECTION_MS * MS - cut) / 1000.0);
-    tap_note("%s: %zu held vote requests from C (n%d) reach F (n%d) right after its restart",
-             name, r->held_votes, r->candidate, r->follower);
+    tap_note("%s: %zu held vote requests from C (n%d) reach F (n%d) right after its restart", name,
+             r->held_votes, r->candidate, r->follower);
     note_watch(name, &r->w);
 }
 
@@ -432,8 +438,7 @@ static void test_restart_window(void)
     rw_run(false, &safe);
     rw_run(true, &unsafe);
     if (!tap_ok(safe.ran && unsafe.ran && safe.held_votes > 0 && unsafe.held_votes > 0 &&
-                    safe.w.new_leader >= 0 &&
-                    unsafe.w.new_leader == unsafe.candidate,
+                    safe.w.new_leader >= 0 && unsafe.w.new_leader == unsafe.candidate,
                 "restart window: in both runs the candidate's held requests reach the restarted "
                 "follower and a new leader is elected (without the window, the candidate at "
                 "once)"))

@@ -271,8 +271,10 @@ static void sim_record_apply(struct sim_node *node, int64_t index, const struct 
         s->committed_cap = s->committed_cap * 2 + 64;
         s->committed = sim_alloc(s->committed, (size_t)s->committed_cap, sizeof *s->committed);
     }
-    s->committed[s->committed_len++] = (struct sim_commit){
-        .term = entry->term, .id = id, .seen_in_term = raft_term(node->raft), .applied_us = s->now_us};
+    s->committed[s->committed_len++] = (struct sim_commit){.term = entry->term,
+                                                           .id = id,
+                                                           .seen_in_term = raft_term(node->raft),
+                                                           .applied_us = s->now_us};
 }
 
 static void sim_apply(void *ctx, int64_t index, const struct raft_entry *entry)

@@ -38,7 +38,8 @@ static void fr_started(void)
      * the same seed must not pass for its earlier life, whose stamps meant another
      * clock origin. */
     fr_proof_init(&proof, raft_cluster_size(node_raft()), (double)clock_unique_id(),
-                  fr_max_clock_drift_pct, node_unsafe_test_switch("READPATH_UNSAFE_NAIVE_STALENESS"));
+                  fr_max_clock_drift_pct,
+                  node_unsafe_test_switch("READPATH_UNSAFE_NAIVE_STALENESS"));
 }
 
 /* ---- the plugin: Raft's events, handed to the proof ---- */
@@ -68,8 +69,7 @@ static void fr_ack_received(int peer, const cJSON *mine, int64_t now_us)
 
 static void fr_round_confirmed(uint64_t round, int64_t sent_us, int64_t commit_index)
 {
-    if (fr_proof_round_confirmed(&proof, node_raft(), round, sent_us, commit_index,
-                                 clock_now_us()))
+    if (fr_proof_round_confirmed(&proof, node_raft(), round, sent_us, commit_index, clock_now_us()))
         node_retry_stage_waiters();
 }
 

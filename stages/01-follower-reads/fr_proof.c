@@ -198,5 +198,6 @@ void fr_proof_leadership_changed(struct fr_proof *p)
 {
     /* Stamps waiting for proof were about the old term's leadership: start over. What
      * this node has already learned (fresh_as_of) stays true. */
-    for (int peer = 0; peer < p->n; peer++) memset(&p->peers[peer], 0, sizeof p->peers[peer]);
+    for (int peer = 0; peer < p->n; peer++)
+        memset(&p->peers[peer], 0, sizeof p->peers[peer]);
 }

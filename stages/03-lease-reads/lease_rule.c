@@ -39,20 +39,28 @@ void lease_rule_explain(char *out, size_t n, int64_t duration_ms, int64_t electi
     long long l = duration_ms, e = election_timeout_ms, s = clock_skew_ms;
     long long h = heartbeat_us / 1000;
     if (violation && e < 2 * h)
-        snprintf(out, n, "unsafe: violates %s (E=%lld, heartbeat %lld ms, the flags'): followers "
-                         "would call elections between two heartbeats", violation, e, h);
+        snprintf(out, n,
+                 "unsafe: violates %s (E=%lld, heartbeat %lld ms, the flags'): followers "
+                 "would call elections between two heartbeats",
+                 violation, e, h);
     else if (violation && l <= s && !seed_rule)
-        snprintf(out, n, "unsafe: violates %s (L=%lld, S=%lld): no lease is left once the skew "
-                         "is subtracted", violation, l, s);
+        snprintf(out, n,
+                 "unsafe: violates %s (L=%lld, S=%lld): no lease is left once the skew "
+                 "is subtracted",
+                 violation, l, s);
     else if (violation)
-        snprintf(out, n, "unsafe: violates %s (L=%lld, E=%lld, S=%lld): a lease of %lld ms could "
-                         "outlast a follower's %lld ms election timeout on a clock %lld ms fast",
+        snprintf(out, n,
+                 "unsafe: violates %s (L=%lld, E=%lld, S=%lld): a lease of %lld ms could "
+                 "outlast a follower's %lld ms election timeout on a clock %lld ms fast",
                  violation, l, e, s, l - s, e, s);
     else if (seed_rule)
-        snprintf(out, n, "lease - clock_skew < election_timeout: %lld - %lld < %lld (the seed's "
-                         "rule, a test-only switch; NOT the sound rule)", l, s, e);
+        snprintf(out, n,
+                 "lease - clock_skew < election_timeout: %lld - %lld < %lld (the seed's "
+                 "rule, a test-only switch; NOT the sound rule)",
+                 l, s, e);
     else
-        snprintf(out, n, "(lease - clock_skew) + clock_skew <= election_timeout and lease > "
-                         "clock_skew: (%lld - %lld) + %lld <= %lld and %lld > %lld",
+        snprintf(out, n,
+                 "(lease - clock_skew) + clock_skew <= election_timeout and lease > "
+                 "clock_skew: (%lld - %lld) + %lld <= %lld and %lld > %lld",
                  l, s, s, e, l, s);
 }

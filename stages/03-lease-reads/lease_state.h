@@ -45,7 +45,8 @@ void lease_state_free(struct lease_state *l);
 bool lease_state_valid(const struct lease_state *l, const struct raft *r, int64_t now_us);
 /* Points the per-peer tracking at the newest config (once per turn while leading, and
  * before every grant). */
-void lease_state_track(struct lease_state *l, const struct raft *r, const struct lease_allowance *a);
+void lease_state_track(struct lease_state *l, const struct raft *r,
+                       const struct lease_allowance *a);
 /* How long a lease round `round` may grant, in us on this node's clock. */
 int64_t lease_state_round_effective_us(struct lease_state *l, const struct raft *r,
                                        const struct lease_allowance *a, uint64_t round);
@@ -68,10 +69,10 @@ struct lease_ctx {
 };
 
 struct lease_read {
-    bool on_lease;       /* answer from `value`/`found` with no round trip */
-    int found;           /* kv_read's result: PROTO_OK or PROTO_KEY_DOES_NOT_EXIST */
-    const cJSON *value;  /* owned by the state machine */
-    int64_t checked_us;  /* the clock reading the lease was checked against */
+    bool on_lease;      /* answer from `value`/`found` with no round trip */
+    int found;          /* kv_read's result: PROTO_OK or PROTO_KEY_DOES_NOT_EXIST */
+    const cJSON *value; /* owned by the state machine */
+    int64_t checked_us; /* the clock reading the lease was checked against */
 };
 
 /* A lease read of key: the value first, then a fresh clock reading, then the check. Not
