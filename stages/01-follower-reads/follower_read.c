@@ -12,8 +12,8 @@
 #define FR_WAIT_HEARTBEATS 3
 
 /* One proof per process (fr_proof.c, the pure core), driven here with this node's Raft
- * core and clock_now_us(). */
-static struct fr_proof proof;
+ * core and clock_now_us(). Until fr_started it proves nothing. */
+static struct fr_proof proof = {.fresh_as_of_us = INT64_MIN, .last_leader_contact_us = INT64_MIN};
 /* a, in percent: this clock's rate is within 1 ± a of real time (the flag). */
 static int64_t fr_max_clock_drift_pct = 10;
 
