@@ -31,6 +31,7 @@ struct twin {
     struct sim *s;
     struct fr_proof proofs[SIM_MAX_NODES];
     bool naive;
+    int64_t drift_pct; /* a, the allowance every node's proof assumes */
 };
 
 static const cJSON *twin_mine(const cJSON *piggyback)
@@ -114,6 +115,7 @@ static struct twin *twin_new(int n, struct raft_config config, uint64_t seed, bo
      * and at the end (sim_check_logs), which keeps a run to milliseconds. */
     t->s->log_check_every = 1024;
     t->naive = naive;
+    t->drift_pct = DRIFT_PCT;
     for (int i = 0; i < n; i++)
         fr_proof_init(&t->proofs[i], n, twin_incarnation(t->s, i), DRIFT_PCT, naive);
     sim_set_hooks(t->s, &(struct sim_hooks){
@@ -142,7 +144,7 @@ static void twin_free(struct twin *t)
 static void twin_restart(struct twin *t, int node, double incarnation)
 {
     fr_proof_free(&t->proofs[node]);
-    fr_proof_init(&t->proofs[node], t->s->n, incarnation, DRIFT_PCT, t->naive);
+    fr_proof_init(&t->proofs[node], t->s->n, incarnation, t->drift_pct, t->naive);
     sim_set_clock(t->s, node, 1.0, t->s->now_us);
     sim_restart(t->s, node);
 }
@@ -438,6 +440,87 @@ static void test_round_in_flight(void)
            "follower's bound never misses a committed write");
 }
 
+/* ---- a slow clock at the follower ---- */
+
+struct drift_run {
+    double rate;
+    int64_t drift_pct;
+    int follower;
+    int64_t cut_us, reads_served;
+    struct twin_read worst, last;
+};
+
+/* 3 nodes; follower F's clock runs at `rate`, its proof assumes an allowance of
+ * drift_pct. F is cut off alone while the leader commits a write every 10 ms, and a read
+ * arrives at F every ms for 400 ms (t01-drift.sh's scenario). */
+static bool drift_run(uint64_t seed, double rate, int64_t drift_pct, struct drift_run *out)
+{
+    struct twin *t = twin_new(3, fr_config(), seed, false);
+    struct sim *s = t->s;
+    *out = (struct drift_run){.rate = rate, .drift_pct = drift_pct};
+    int leader = sim_wait_leader(s, 10 * ELECTION_US);
+    if (leader < 0) {
+        twin_free(t);
+        return false;
+    }
+    int f = (leader + 1) % 3;
+    out->follower = f;
+    sim_set_clock_rate(s, f, rate);
+    t->proofs[f].max_clock_drift_pct = drift_pct;
+    int64_t until = s->now_us + 300 * MS;
+    while (s->now_us < until) {
+        sim_propose(s, leader);
+        sim_run_until(s, s->now_us + 10 * MS);
+    }
+    sim_isolate(s, f, true);
+    out->cut_us = s->now_us;
+    out->worst.margin_us = INT64_MAX;
+    while (s->now_us < out->cut_us + 400 * MS && !s->failed) {
+        if ((s->now_us - out->cut_us) % (10 * MS) == 0) sim_propose(s, leader);
+        sim_run_until(s, s->now_us + 1 * MS);
+        struct twin_read r = twin_read(t, f);
+        if (r.bound_ms < 0) continue;
+        out->reads_served++;
+        out->last = r;
+        if (r.margin_us < out->worst.margin_us) out->worst = r;
+    }
+    sim_check_logs(s);
+    bool ok = !s->failed;
+    twin_free(t);
+    return ok;
+}
+
+static void note_drift(const struct drift_run *d)
+{
+    tap_note("drift: n%d at rate %.2f, allowance a = %" PRId64 "%%: %" PRId64
+             " reads after the cut; the last, at %+.1f ms from the cut, claims %" PRId64
+             " ms, the first write it misses is %.1f ms old: margin %+.1f ms (least %+.1f ms)",
+             d->follower, d->rate, d->drift_pct, d->reads_served,
+             (d->last.at_us - d->cut_us) / 1000.0, d->last.bound_ms,
+             (d->last.at_us - d->last.missed_applied_us) / 1000.0, d->last.margin_us / 1000.0,
+             d->worst.margin_us / 1000.0);
+}
+
+static void test_drift(void)
+{
+    struct drift_run inside, outside, wider;
+    bool ran = drift_run(17, 0.92, 10, &inside) && drift_run(17, 0.7, 10, &outside) &&
+               drift_run(17, 0.7, 40, &wider);
+    if (!tap_ok(ran && inside.reads_served > 0 && outside.reads_served > 0 &&
+                    wider.reads_served > 0,
+                "drift: the cut-off follower serves reads with a bound in all three runs"))
+        return;
+    note_drift(&inside);
+    note_drift(&outside);
+    note_drift(&wider);
+    tap_ok(inside.worst.margin_us >= 0 && wider.worst.margin_us >= 0,
+           "drift: a clock inside the allowance (0.92 at 10%%, 0.7 at 40%%) never under-claims");
+    tap_ok(outside.worst.margin_us < 0,
+           "drift, negative control: a clock outside it (0.7 at 10%%) claims less staleness "
+           "than real (by %.1f ms)",
+           -outside.worst.margin_us / 1000.0);
+}
+
 /* ---- a follower restart ---- */
 
 struct restart_run {
@@ -562,6 +645,7 @@ int main(int argc, char **argv)
     }
     test_deposed_leader();
     test_round_in_flight();
+    test_drift();
     test_restart();
     return tap_done();
 }
