@@ -5,7 +5,6 @@
 #include "lease.h"
 
 #include "clock.h"
-#include "kv.h"
 #include "lease_config.h"
 #include "lease_state.h"
 #include "proto.h"

@@ -40,16 +40,17 @@ void lease_state_track(struct lease_state *l, const struct raft *r, const struct
             l->holds_config_from_round[peer] = raft_round(r) + 1;
 }
 
-/* With no config in the log every node obeys the flags (the cluster runs one set of
- * flags). Otherwise the newest config counts only if the majority that acknowledged the
- * round held its entry *before the round was sent*: a follower draws its election timer
- * on receiving an append, before it looks at the entries inside, so an entry that
- * arrives with the round itself has not yet raised that timer. Failing that, the
- * smallest effective lease this node has ever seen: every follower obeys some config in
- * the leader's log or the flags, and none allows less. The same once the list of
- * configs has overflowed (for good: which configs went unrecorded is not known). */
-int64_t lease_state_round_effective_us(struct lease_state *l, const struct raft *r,
-                                       const struct lease_allowance *a, uint64_t round)
+/* How long a lease round `round` may grant, in us on this node's clock. With no config
+ * in the log every node obeys the flags (the cluster runs one set of flags). Otherwise
+ * the newest config counts only if the majority that acknowledged the round held its
+ * entry *before the round was sent*: a follower draws its election timer on receiving
+ * an append, before it looks at the entries inside, so an entry that arrives with the
+ * round itself has not yet raised that timer. Failing that, the smallest effective lease
+ * this node has ever seen: every follower obeys some config in the leader's log or the
+ * flags, and none allows less. The same once the list of configs has overflowed (for
+ * good: which configs went unrecorded is not known). */
+static int64_t lease_state_round_effective_us(struct lease_state *l, const struct raft *r,
+                                              const struct lease_allowance *a, uint64_t round)
 {
     lease_state_track(l, r, a);
     /* A config went unrecorded: the newest one recorded may not be the newest in the

@@ -47,9 +47,6 @@ bool lease_state_valid(const struct lease_state *l, const struct raft *r, int64_
  * before every grant). */
 void lease_state_track(struct lease_state *l, const struct raft *r,
                        const struct lease_allowance *a);
-/* How long a lease round `round` may grant, in us on this node's clock. */
-int64_t lease_state_round_effective_us(struct lease_state *l, const struct raft *r,
-                                       const struct lease_allowance *a, uint64_t round);
 /* A majority acknowledged `round`, sent at sent_us: extend the lease. */
 void lease_state_round_confirmed(struct lease_state *l, const struct raft *r,
                                  const struct lease_allowance *a, uint64_t round, int64_t sent_us,
