@@ -251,7 +251,7 @@ static void note_watch(const char *name, const struct watch *w)
                  (w->last_stale_us - w->cut_us) / 1000.0);
 }
 
-/* ---- the counterexample to the seed's rule ---- */
+/* ---- the counterexample to the course task's rule ---- */
 
 #define CE_HEARTBEAT_US (50 * MS)
 #define CE_ELECTION_MS 5000
@@ -332,10 +332,10 @@ static void test_counterexample(void)
         lease_rule_violation(5200, CE_ELECTION_MS, CE_SKEW_MS, heartbeat_us, false);
     const char *sound_5000 =
         lease_rule_violation(5000, CE_ELECTION_MS, CE_SKEW_MS, heartbeat_us, false);
-    tap_note("the rule: 5200/5000/500 under the seed's L - S < E: %s; under (L - S) + S <= E: %s",
+    tap_note("the rule: 5200/5000/500 under the course task's L - S < E: %s; under (L - S) + S <= E: %s",
              seed_says ? seed_says : "safe", sound_says ? sound_says : "safe");
     tap_ok(!seed_says && sound_says && !sound_5000,
-           "lease rule: the seed's rule accepts 5200/5000/500, the sound rule refuses it and "
+           "lease rule: the course task's rule accepts 5200/5000/500, the sound rule refuses it and "
            "accepts 5000/5000/500");
 
     struct ce_run unsafe, safe;
@@ -344,10 +344,10 @@ static void test_counterexample(void)
     if (!tap_ok(unsafe.ran && safe.ran && unsafe.w.new_leader >= 0 && safe.w.new_leader >= 0,
                 "counterexample: in both runs the majority side elects a new leader"))
         return;
-    note_ce("seed's rule 5200/5000/500", 5200, &unsafe);
+    note_ce("the course task's rule 5200/5000/500", 5200, &unsafe);
     note_ce("sound rule 5000/5000/500", 5000, &safe);
     tap_ok(unsafe.w.overlap_ms > 0 && unsafe.w.stale_reads > 0,
-           "counterexample, seed's rule: the old lease outlasts the new leader's election: two "
+           "counterexample, the course task's rule: the old lease outlasts the new leader's election: two "
            "valid lease holders for %" PRId64 " ms, %" PRId64 " stale lease reads",
            unsafe.w.overlap_ms, unsafe.w.stale_reads);
     tap_ok(safe.w.overlap_ms == 0 && safe.w.stale_reads == 0 && safe.w.lease_reads > 0 &&

@@ -25,7 +25,7 @@
 static struct {
     /* The flags; -1 until checked: derived from the election timeout. */
     int64_t duration_ms, clock_skew_ms;
-    /* Negative control: accept the seed's literal rule, L - S < E. */
+    /* Negative control: accept the course task's literal rule, L - S < E. */
     bool seed_rule;
     /* Negative control: a node that is not the leader obeys half the window (the
      * election timeout and stickiness window it would otherwise have), so followers stop

@@ -10,7 +10,7 @@
  * clock. If that clock runs fast, E on it may be as little as E - S on the leader's
  * (S bounds the disagreement over such an interval: drift, not offset). So the lease is
  * safe iff L - S <= E - S, written as SPEC.md states it: (L - S) + S <= E; and
- * L > S, or there is no lease at all. The seed's "L - S < E" forgets that the follower's
+ * L > S, or there is no lease at all. The course task's "L - S < E" forgets that the follower's
  * clock may be the fast one: 5200/5000/500 passes it, and a lease of 4700 outlasts a
  * follower's 5000 on a clock 500 fast (4500 on the leader's). */
 const char *lease_rule_violation(int64_t duration_ms, int64_t election_timeout_ms,
@@ -24,7 +24,7 @@ const char *lease_rule_violation(int64_t duration_ms, int64_t election_timeout_m
     if (seed_rule)
         return duration_ms - clock_skew_ms < election_timeout_ms
                    ? NULL
-                   : "lease - clock_skew < election_timeout (the seed's rule)";
+                   : "lease - clock_skew < election_timeout (the course task's rule)";
     if (duration_ms <= clock_skew_ms) return "lease_duration_ms > max_clock_skew_ms";
     if ((duration_ms - clock_skew_ms) + clock_skew_ms > election_timeout_ms)
         return "(lease_duration_ms - max_clock_skew_ms) + max_clock_skew_ms <= election_timeout_ms";
@@ -55,7 +55,7 @@ void lease_rule_explain(char *out, size_t n, int64_t duration_ms, int64_t electi
                  violation, l, e, s, l - s, e, s);
     else if (seed_rule)
         snprintf(out, n,
-                 "lease - clock_skew < election_timeout: %lld - %lld < %lld (the seed's "
+                 "lease - clock_skew < election_timeout: %lld - %lld < %lld (the course task's "
                  "rule, a test-only switch; NOT the sound rule)",
                  l, s, e);
     else
