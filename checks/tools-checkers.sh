@@ -51,6 +51,31 @@ test_expect_success 'linearizable: a cas that succeeded against the wrong value'
     grep -q "cas key 1 from 2 to 3 -> ok" verdict
 '
 
+# A cas refused with a definite error observed the register (SPEC.md's error table: 22 says
+# the value was not `from`, 20 that the key was absent) at one point inside its interval.
+test_expect_success 'linearizable: a cas refused (22) while its from held the whole time is flagged' '
+    verdict 1 "$LIN" "$DATA/lin-cas-refused-while-from-held.jsonl"
+    grep -q "lines 3..4: process 1 cas key 1 from 1 to 2 -> fail (error 22)" verdict
+    grep -q "the register then holds 1," verdict
+'
+
+test_expect_success 'linearizable: ...but not when a concurrent write may have changed the value first' '
+    verdict 0 "$LIN" "$DATA/lin-cas-refused-concurrent-write.jsonl"
+'
+
+test_expect_success 'linearizable: ...nor when an info write nobody read may have landed before it' '
+    verdict 0 "$LIN" "$DATA/lin-cas-refused-after-info-write.jsonl"
+'
+
+test_expect_success 'linearizable: a cas refused with 20 (key absent) after a write completed is flagged' '
+    verdict 1 "$LIN" "$DATA/lin-cas-absent-after-write.jsonl"
+    grep -q "cas key 1 from 1 to 2 -> fail (error 20)" verdict
+'
+
+test_expect_success 'linearizable: ...but not while the first write was in flight; other errors say nothing' '
+    verdict 0 "$LIN" "$DATA/lin-cas-absent-before-write.jsonl"
+'
+
 test_expect_success 'linearizable: overlapping writes that fit in one order only' '
     verdict 0 "$LIN" "$DATA/lin-one-order.jsonl"
 '

@@ -25,6 +25,9 @@ static void explain_violation(const history *h, const lin_op *key_ops, const lin
     history_print_value(stdout, h, r->best_state);
     printf(",\n  and this op, which must take effect before it returns, cannot come next:\n");
     history_print_op(stdout, h, r->stuck_op);
+    if (r->stuck_op->fn == HISTORY_CAS && r->stuck_op->outcome == HISTORY_FAIL)
+        printf("  (a refused cas observed the register: error 22 says it held a value other than "
+               "`from`, error 20 that the key was absent, at some moment inside its interval)\n");
     if (r->pending_count == 0) return;
     printf("  nor can any of the ops that could have gone before it help:\n");
     for (size_t i = 0; i < r->pending_count; i++)

@@ -8,7 +8,8 @@
  * op that takes effect does so at one random instant inside its interval (an info op's instant
  * may fall after the client gave up), and the ops are applied to a map in instant order, so
  * the uncorrupted history is linearizable by construction. --corrupt-percent then edits that
- * share of read results and failed cas ops, which usually (not always) breaks it: the checkers
+ * share of read results and failed cas ops (claimed to succeed, or refused with the other of
+ * errors 20 and 22), which usually (not always) breaks it: the checkers
  * must tell which. --dup-values draws written values from {1,2,3} to exercise repeated values;
  * --read-types adds follower/ryw/lease reads, whose linearizable:false replies may be stale. */
 #include "checker.h"
@@ -163,8 +164,10 @@ static void corrupt(sim_op *ops, const gen_options *o)
             op->value = (int)rng_below(op->value + 3); /* often an older value, or absent */
             op->ok = op->value != 0;
             op->error_code = 20;
-        } else if (op->kind == SIM_CAS && !op->ok) {
+        } else if (op->kind == SIM_CAS && !op->ok && rng_percent(50)) {
             op->ok = true; /* a cas that "succeeded" against the wrong value */
+        } else if (op->kind == SIM_CAS && !op->ok) {
+            op->error_code = op->error_code == 20 ? 22 : 20; /* refused for the wrong reason */
         }
     }
 }
