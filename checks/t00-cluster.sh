@@ -4,7 +4,9 @@
 # (so whichever node leads is isolated at some point). Writes are accepted at every
 # node, the cut-off node acknowledges no write while cut off, and the history is
 # linearizable (build/check-linearizable), which a history edited to hold one stale
-# read is not. A second run uses the random nemesis (partitions and pauses).
+# read is not, nor a scripted run whose leader refuses a cas whose `from` matches
+# (READPATH_UNSAFE_REFUSE_CAS=1). A second run uses the random nemesis (partitions and
+# pauses).
 . "$(dirname "$0")/lib.sh"
 
 CLUSTER=$READPATH_ROOT/${READPATH_BUILD:-build}/cluster
@@ -100,6 +102,34 @@ if skip_unless_checker 'negative control: one stale read edited in is flagged'; 
         "$CHECK_LIN" stale.jsonl >verdict 2>&1 || status=$?
         head -c 2000 verdict
         test "$status" -eq 1
+    '
+fi
+
+if skip_unless_checker 'negative control: a node that refuses a cas whose from matches is flagged'; then
+    # READPATH_UNSAFE_REFUSE_CAS=1 makes the leader answer 22 to every third cas whose
+    # `from` matches, without proposing it: c1's third cas (3 -> 4) is refused while x
+    # holds 3, and nothing else runs. A checker that drops failed ops, as Knossos and
+    # Porcupine do, passes this history; with the refusal left out, ours passes it too.
+    test_expect_success 'negative control: a node that refuses a cas whose from matches is flagged' '
+        for op in "n1 write x 1" "n2 cas x 1 2" "n3 cas x 2 3" "n1 cas x 3 4" "n2 read x"; do
+            echo "at 1s client c1 $op"
+        done >refuse.txt
+        stretch_scenario "$(time_stretch)" refuse.txt >scenario.txt
+        READPATH_UNSAFE_REFUSE_CAS=1 cluster --bin "$NODE_BIN" --nodes 3 --scenario scenario.txt \
+            --history refuse.jsonl --summary-json refuse.json --log-dir logs "${NODE_FLAGS[@]}" >out 2>err
+        grep -l "READPATH_UNSAFE_REFUSE_CAS=1: an UNSAFE" logs/*.log
+        jq -c "select(.type != \"invoke\") | {f, value, type, error}" refuse.jsonl
+        jq -se "map(select(.type != \"invoke\") | [.f, .type, .error]) == [[\"write\", \"ok\", null],
+            [\"cas\", \"ok\", null], [\"cas\", \"ok\", null], [\"cas\", \"fail\", 22], [\"read\", \"ok\", null]]" refuse.jsonl
+        status=0
+        "$CHECK_LIN" refuse.jsonl >verdict 2>&1 || status=$?
+        cat verdict
+        test "$status" -eq 1
+        grep -q "the register then holds 3," verdict
+        grep -q "cas key \"x\" from 3 to 4 -> fail (error 22)" verdict
+        grep -q "a refused cas observed the register" verdict
+        jq -c "select(.error != 22)" refuse.jsonl | grep -v "\"value\":\\[3,4\\]" >dropped.jsonl
+        "$CHECK_LIN" dropped.jsonl
     '
 fi
 
