@@ -223,11 +223,14 @@ static void print_history(sim_op *ops, const gen_options *o)
     free(events);
 }
 
+#define USAGE                                                                                      \
+    "usage: gen-history [--seed N] [--ops N] [--keys N] [--processes N]\n"                         \
+    "  [--info-percent P] [--corrupt-percent P] [--dup-values] [--read-types]\n"                   \
+    "  [--max-gap-us N] [--max-duration-us N]\n"
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: gen-history [--seed N] [--ops N] [--keys N] [--processes N]\n"
-                    "  [--info-percent P] [--corrupt-percent P] [--dup-values] [--read-types]\n"
-                    "  [--max-gap-us N] [--max-duration-us N]\n");
+    fprintf(stderr, USAGE);
     return 2;
 }
 
@@ -242,6 +245,11 @@ int main(int argc, char **argv)
                      .max_duration_us = 5000};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
+        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
+            printf(USAGE "Prints a random linearizable history of a KV store (the checkers' test\n"
+                         "bench), optionally corrupted; checks/checkers/README.md has the flags.\n");
+            return 0;
+        }
         if (strcmp(flag, "--dup-values") == 0) {
             o.dup_values = true;
             continue;
