@@ -72,7 +72,8 @@ test_expect_success 'the cut-off node acknowledges no write while it is cut off'
 
 if skip_unless_checker 'the history is linearizable'; then
     test_expect_success 'the history is linearizable' '
-        "$CHECK_LIN" "$RUN/h.jsonl"
+        "$CHECK_LIN" "$RUN/h.jsonl" | tee verdict
+        grep -Eq "judged [1-9][0-9]* ops" verdict
     '
 fi
 
@@ -102,6 +103,7 @@ if skip_unless_checker 'negative control: one stale read edited in is flagged'; 
         "$CHECK_LIN" stale.jsonl >verdict 2>&1 || status=$?
         head -c 2000 verdict
         test "$status" -eq 1
+        grep -Eq "judged [1-9][0-9]* ops" verdict
     '
 fi
 
@@ -125,11 +127,13 @@ if skip_unless_checker 'negative control: a node that refuses a cas whose from m
         "$CHECK_LIN" refuse.jsonl >verdict 2>&1 || status=$?
         cat verdict
         test "$status" -eq 1
+        grep -q "judged 5 ops" verdict
         grep -q "the register then holds 3," verdict
         grep -q "cas key \"x\" from 3 to 4 -> fail (error 22)" verdict
         grep -q "a refused cas observed the register" verdict
         jq -c "select(.error != 22)" refuse.jsonl | grep -v "\"value\":\\[3,4\\]" >dropped.jsonl
-        "$CHECK_LIN" dropped.jsonl
+        "$CHECK_LIN" dropped.jsonl | tee verdict
+        grep -q "judged 4 ops" verdict
     '
 fi
 
@@ -144,7 +148,8 @@ test_expect_success 'random partitions and pauses (nemesis): the run completes c
 
 if skip_unless_checker 'the nemesis history is linearizable'; then
     test_expect_success 'the nemesis history is linearizable' '
-        "$CHECK_LIN" "$RUN/n.jsonl"
+        "$CHECK_LIN" "$RUN/n.jsonl" | tee verdict
+        grep -Eq "judged [1-9][0-9]* ops" verdict
     '
 fi
 

@@ -118,6 +118,7 @@ verdict() { # verdict NAME WANT: check-linearizable's exit status must be WANT
     "$CHECK_LIN" "$RUN/$1.jsonl" >verdict 2>&1 || status=$?
     head -n 6 verdict
     test "$status" -eq "$2"
+    grep -Eq "judged [1-9][0-9]* ops" verdict
 }
 
 for seed in 1 2 3; do

@@ -181,14 +181,21 @@ if [ -x "$LEASE_NODE" ]; then
 	at 500ms client c2 leader read x
 	EOT
         cluster --bin "$LEASE_NODE" --scenario sc.txt --history h.jsonl "${NODE_FLAGS[@]}" >out 2>err
-        for c in linearizable staleness ryw; do
-            "$READPATH_ROOT/${READPATH_BUILD:-build}/check-$c" h.jsonl
+        "$CHECK_LIN" h.jsonl | tee verdict
+        grep -q "judged 2 ops" verdict
+        # No follower_read or ryw_read here: they read the history, and say they judged none.
+        for c in staleness ryw; do
+            status=0
+            "$READPATH_ROOT/${READPATH_BUILD:-build}/check-$c" h.jsonl | tee verdict || status=$?
+            test "$status" -eq 4
+            grep -q "^nothing to judge: judged 0 ops" verdict
         done
         # The same history with the read turned stale must still be flagged.
         jq -c "if .f == \"read\" and .type == \"ok\" then .value = 7 else . end" h.jsonl >stale.jsonl
         status=0
-        "$READPATH_ROOT/${READPATH_BUILD:-build}/check-linearizable" stale.jsonl || status=$?
+        "$CHECK_LIN" stale.jsonl | tee verdict || status=$?
         test "$status" -eq 1
+        grep -Eq "judged [1-9][0-9]* ops" verdict
     '
 
     test_expect_success '--lease-configs: every nemesis fault step sends the next config in turn, from c(C+1)' '
@@ -299,7 +306,8 @@ test_expect_success 'duplicate 1 delivers every peer message twice (with jitter,
     jq -e "[.messages.links[] | select(.delivered > 0) | .duplicated] | all(. > 0)" s.json
     jq -e ".total.ok > 200 and .total.info == 0" s.json
     jq -e "[.served_by[]] | map(select(. > 0)) | length == 1" s.json
-    "$CHECK_LIN" h.jsonl
+    "$CHECK_LIN" h.jsonl | tee verdict
+    grep -Eq "judged [1-9][0-9]* ops" verdict
 '
 
 test_expect_success 'duplicate off stops it: copies only between the two lines' '
