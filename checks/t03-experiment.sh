@@ -47,7 +47,7 @@ experiment() {
     stretched "$scenario" >"$RUN/$name.scenario"
     READPATH_PIN_ELECTION_TIMEOUT=1 timeout -k 2 "$(scaled 60)" "$CLUSTER" --quiet --bin "$NODE_BIN" --nodes 3 \
         --scenario "$RUN/$name.scenario" --timeout-ms "$(ms 1000)" \
-        --history "$RUN/$name.jsonl" --summary-json "$RUN/$name.json" \
+        --history "$RUN/$name.jsonl" --summary-json "$RUN/$name.json" --log-dir "$RUN/$name.logs" \
         "$@" -- "${FLAGS[@]}" --lease-duration-ms "$(ms "$lease_ms")" >/dev/null
     jq -e "(.node_exits | all(. == \"exit 0\"))" "$RUN/$name.json" >/dev/null
 }

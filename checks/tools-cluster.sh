@@ -40,7 +40,7 @@ test_expect_success '--help lists the flags and every fault, and exits 0' '
     for flag in --bin --nodes --latency-ms --jitter-ms --seed --scenario --nemesis \
                 --rate --concurrency --time-limit --keys --mix --timeout-ms --history \
                 --summary-json --log-dir --target --max-staleness-ms --prefer-follower \
-                --restart-after-ms --data-dir; do
+                --restart-after-ms --data-dir --keep-logs; do
         grep -q -- "$flag" out
     done
     for fault in partition isolate cut duplicate pause resume kill restart-after clock; do
@@ -404,6 +404,40 @@ test_expect_success 'each node gets its own READPATH_SEED, and clock rates only 
     grep -q "READPATH_CLOCK_RATE=unset" a/n1.log
     test "$(grep -h -o "SEED=[0-9]*" a/*.log | sort -u | wc -l)" -eq 3
     test_cmp a/n1.log b/n1.log
+'
+
+# Without --log-dir the node logs go to a new $TMPDIR/readpath-cluster-XXXXXX, which a run
+# that passed removes: nobody reads it, and every suite run used to leave one behind.
+test_expect_success 'the temporary log directory is removed after a clean run, kept with --keep-logs' '
+    mkdir tmp
+    echo "clock n2 0.8" >sc.txt
+    TMPDIR=$PWD/tmp "$CLUSTER" --bin "$FIXTURES/env-node.sh" --scenario sc.txt \
+        --summary-json s.json >out 2>err
+    cat out
+    grep -q "^node logs: removed (the run passed; --keep-logs keeps them)" out
+    jq -e ".log_dir == null" s.json
+    test_cmp /dev/null <(ls tmp)
+    TMPDIR=$PWD/tmp "$CLUSTER" --bin "$FIXTURES/env-node.sh" --scenario sc.txt --keep-logs \
+        --summary-json s.json >out 2>err
+    kept=$(jq -r .log_dir s.json)
+    echo "kept: $kept"
+    grep -q "^node logs: $kept$" out
+    grep -q "READPATH_CLOCK_RATE=0.8" "$kept/n2.log"
+'
+
+test_expect_success '...and kept when a node failed, or when a READPATH_UNSAFE_ switch is on' '
+    mkdir tmp
+    status=0
+    TMPDIR=$PWD/tmp "$CLUSTER" --bin "$(command -v sleep)" --nodes 1 --init-timeout-ms 300 \
+        --summary-json s.json -- 30 >out 2>err || status=$?
+    test "$status" -eq 1
+    grep "^node logs: " out
+    test -f "$(jq -r .log_dir s.json)/n1.log"
+    echo "clock n2 0.8" >sc.txt
+    READPATH_UNSAFE_ANYTHING=1 TMPDIR=$PWD/tmp "$CLUSTER" --bin "$FIXTURES/env-node.sh" \
+        --scenario sc.txt --summary-json s.json >out 2>err
+    grep -q "READPATH_CLOCK_RATE=0.8" "$(jq -r .log_dir s.json)/n2.log"
+    test "$(ls tmp | wc -l)" -eq 2
 '
 
 test_expect_success 'history entries for a node with an injected clock carry clock_rate' '
