@@ -137,6 +137,21 @@ if skip_unless_checker 'negative control: a node that refuses a cas whose from m
     '
 fi
 
+# A node, not a cluster, but the runner always sends a msg_id, so this is where a request
+# without one is seen: served (Maelstrom's rule: no msg_id, no reply) and said so on stderr.
+test_expect_success 'a client read without msg_id gets no reply, and the node says so on stderr' '
+    {
+        init_line n1 n1
+        client_line n1 "{\"type\":\"write\",\"key\":1,\"value\":5,\"msg_id\":2}"
+        client_line n1 "{\"type\":\"read\",\"key\":1}"
+        client_line n1 "{\"type\":\"read\",\"key\":1,\"msg_id\":3}"
+    } >in
+    node_pipe <in
+    cat out err
+    test "$(jq -s "map(select(.body.type == \"read_ok\")) | length" out)" -eq 1
+    grep -q "read from c1 has no msg_id -> served, no reply sent" err
+'
+
 test_expect_success 'random partitions and pauses (nemesis): the run completes cleanly' '
     cluster --bin "$NODE_BIN" --nodes 3 --nemesis partition,pause --nemesis-interval-ms 400 \
         --concurrency 6 --rate 300 --keys 3 --time-limit 4 --seed 12 \
