@@ -303,6 +303,7 @@ test_expect_success 'linearizable: 10,000 ops, 5 keys, concurrency 10 in seconds
         verdict "$1" "$LIN" "$2" >/dev/null
         took_ms=$((($(date +%s%N) - start_ns) / 1000000))
         echo "$2: exit $1 in $took_ms ms: $(head -n 1 verdict | cut -c1-100)"
+        judged 9887
         [ "$took_ms" -lt "${limit_ms%.*}" ]
     done
 '
