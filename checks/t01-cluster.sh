@@ -46,8 +46,10 @@ test_expect_success '5 nodes, leader + follower1 cut off: reads are fresh within
     echo "follower1 reads:"
     jq -c "select(.f == \"follower_read\" and .type != \"invoke\") |
         {time_us, type, value, served_by, actual_staleness_ms, linearizable, reason, error}" history.jsonl
-    "$build/check-staleness" history.jsonl
-    "$build/check-linearizable" history.jsonl
+    "$build/check-staleness" history.jsonl | tee verdict
+    grep -Eq "judged [1-9][0-9]* ops" verdict
+    "$build/check-linearizable" history.jsonl | tee verdict
+    grep -Eq "judged [1-9][0-9]* ops" verdict
 '
 
 test_expect_success 'negative control: the naive bound without CheckQuorum is flagged' '
@@ -67,7 +69,8 @@ test_expect_success 'negative control: the naive bound without CheckQuorum is fl
         | \"claims to show every write acknowledged before \(\$claim) us; x = 2 was at \(\$w.time_us) us\"
         | debug | \$w.time_us < \$claim and \$s.value == 1 and \$s.linearizable == false"
     status=0
-    "$build/check-staleness" history.jsonl || status=$?
+    "$build/check-staleness" history.jsonl | tee verdict || status=$?
+    grep -Eq "judged [1-9][0-9]* ops" verdict
     echo "check-staleness exit status: $status (1 = anomaly found)"
     [ "$status" -eq 1 ]
 '
@@ -92,8 +95,10 @@ test_expect_success 'randomized: partitions, 1-5 ms links, reads on every node p
         --history history.jsonl --quiet -- $timing >summary.txt 2>trace.txt
     cat summary.txt
     [ "$(ok_ops follower_read ".linearizable == false" | wc -l)" -ge 50 ]
-    "$build/check-staleness" history.jsonl
-    "$build/check-linearizable" history.jsonl
+    "$build/check-staleness" history.jsonl | tee verdict
+    grep -Eq "judged [1-9][0-9]* ops" verdict
+    "$build/check-linearizable" history.jsonl | tee verdict
+    grep -Eq "judged [1-9][0-9]* ops" verdict
 '
 
 test_done

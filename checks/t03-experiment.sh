@@ -47,7 +47,7 @@ experiment() {
     stretched "$scenario" >"$RUN/$name.scenario"
     READPATH_PIN_ELECTION_TIMEOUT=1 timeout -k 2 "$(scaled 60)" "$CLUSTER" --quiet --bin "$NODE_BIN" --nodes 3 \
         --scenario "$RUN/$name.scenario" --timeout-ms "$(ms 1000)" \
-        --history "$RUN/$name.jsonl" --summary-json "$RUN/$name.json" \
+        --history "$RUN/$name.jsonl" --summary-json "$RUN/$name.json" --log-dir "$RUN/$name.logs" \
         "$@" -- "${FLAGS[@]}" --lease-duration-ms "$(ms "$lease_ms")" >/dev/null
     jq -e "(.node_exits | all(. == \"exit 0\"))" "$RUN/$name.json" >/dev/null
 }
@@ -118,6 +118,7 @@ verdict() { # verdict NAME WANT: check-linearizable's exit status must be WANT
     "$CHECK_LIN" "$RUN/$1.jsonl" >verdict 2>&1 || status=$?
     head -n 6 verdict
     test "$status" -eq "$2"
+    grep -Eq "judged [1-9][0-9]* ops" verdict
 }
 
 for seed in 1 2 3; do

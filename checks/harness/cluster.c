@@ -28,6 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+extern char **environ;
+
 enum { CLUSTER_EXIT_OK = 0, CLUSTER_EXIT_NODE_FAILED = 1, CLUSTER_EXIT_USAGE = 2 };
 enum { CLUSTER_SHUTDOWN_GRACE_US = 1000000, CLUSTER_BAD_LINES_SHOWN = 5 };
 
@@ -703,20 +705,51 @@ static void cluster_teardown(cluster *cl)
     history_close(&cl->history);
 }
 
+/* A READPATH_UNSAFE_* switch reaches the nodes through our environment: the run is a
+ * negative control, and its logs are the evidence that the switch was on. */
+static bool cluster_unsafe_switch_set(void)
+{
+    for (char **var = environ; *var; var++)
+        if (strncmp(*var, "READPATH_UNSAFE_", 16) == 0) return true;
+    return false;
+}
+
+/* The temporary log directory (no --log-dir) of a run that passed is removed: nobody reads
+ * it, and every suite run used to leave one in $TMPDIR. A failed or interrupted run keeps it,
+ * as do --keep-logs and an unsafe switch. */
+static bool cluster_keeps_logs(const cluster *cl, int rc)
+{
+    return cl->opt.log_dir || cl->opt.keep_logs || rc != CLUSTER_EXIT_OK ||
+           cluster_interrupted || cluster_unsafe_switch_set();
+}
+
+static void cluster_remove_logs(cluster *cl)
+{
+    for (int i = 0; i < cl->node_count; i++) {
+        char log_path[PATH_MAX + IDS_NAME_MAX + 8];
+        snprintf(log_path, sizeof log_path, "%s/%s.log", cl->log_dir, cl->node_names[i]);
+        unlink(log_path);
+    }
+    if (rmdir(cl->log_dir) < 0)
+        fprintf(stderr, "cluster: left %s behind: %s\n", cl->log_dir, strerror(errno));
+}
+
 static int cluster_report(cluster *cl)
 {
-    summary_context ctx = {.net = &cl->net,
-                           .nodes = cl->nodes,
-                           .node_count = cl->node_count,
-                           .seed = (uint64_t)cl->opt.seed,
-                           .log_dir = cl->log_dir};
-    if (cl->summary.run_end_us == 0) cl->summary.run_end_us = cl->now_us;
-    summary_print(&cl->summary, &ctx, stdout);
     int rc = cl->node_failed ? CLUSTER_EXIT_NODE_FAILED : CLUSTER_EXIT_OK;
     for (int i = 0; i < cl->node_count; i++) {
         char how[128];
         if (procs_describe_exit(&cl->nodes[i], how, sizeof how)) rc = CLUSTER_EXIT_NODE_FAILED;
     }
+    bool keep_logs = cluster_keeps_logs(cl, rc);
+    summary_context ctx = {.net = &cl->net,
+                           .nodes = cl->nodes,
+                           .node_count = cl->node_count,
+                           .seed = (uint64_t)cl->opt.seed,
+                           .log_dir = keep_logs ? cl->log_dir : NULL};
+    if (cl->summary.run_end_us == 0) cl->summary.run_end_us = cl->now_us;
+    summary_print(&cl->summary, &ctx, stdout);
+    if (!keep_logs) cluster_remove_logs(cl);
     if (cl->opt.summary_json_path &&
         summary_write_json(&cl->summary, &ctx, cl->opt.summary_json_path) < 0) {
         fprintf(stderr, "cluster: --summary-json %s: %s\n", cl->opt.summary_json_path,

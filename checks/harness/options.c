@@ -61,7 +61,11 @@ static const options_spec options_table[] = {
         "every node must answer init by then (default 5000)"),
     OPT("--history", OPT_STRING, history_path, "FILE", "write the history, one JSON per line"),
     OPT("--summary-json", OPT_STRING, summary_json_path, "FILE", "write the summary as JSON"),
-    OPT("--log-dir", OPT_STRING, log_dir, "DIR", "node stderr logs (default a new temp dir)"),
+    OPT("--log-dir", OPT_STRING, log_dir, "DIR",
+        "node stderr logs (default a new temp dir, removed if the run passed)"),
+    OPT("--keep-logs", OPT_FLAG, keep_logs, NULL,
+        "keep the temp log dir of a run that passed (kept anyway on a failure, or when a "
+        "READPATH_UNSAFE_* switch is set)"),
     OPT("--data-dir", OPT_STRING, data_dir, "DIR",
         "nodes persist to DIR/nK (node flag --data-dir); enables restart and nemesis kill"),
     OPT("--quiet", OPT_FLAG, quiet, NULL, "do not trace faults on stderr"),

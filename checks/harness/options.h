@@ -35,6 +35,7 @@ typedef struct {
     const char *summary_json_path;
     const char *log_dir;
     const char *data_dir;
+    bool keep_logs;
     bool quiet;
     bool maelstrom_rules;
     bool help;
