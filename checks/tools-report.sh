@@ -114,6 +114,17 @@ test_expect_success 'a reply holding </script> cannot end the embedded data earl
     test_cmp expected text
 '
 
+test_expect_success 'make demo writes the report and prints its path last' '
+    stage=${STAGE:-$(basename "$(dirname "$NODE_BIN")" | cut -d- -f1)}
+    status=0
+    timeout -k 2 "$(scaled 60)" env READPATH_BUILD="${READPATH_BUILD:-build}" STAGE="$stage" \
+        DEMO_SECONDS=2 DEMO_DIR="$PWD/demo" "$READPATH_ROOT/checks/demo.sh" >demo.txt 2>&1 || status=$?
+    tail -n 3 demo.txt
+    test "$status" -eq 0
+    test "$(tail -n 1 demo.txt)" = "report: $PWD/demo/report.html (open it in a browser: the run on one time axis)"
+    report_data demo/report.html | jq -e "(.ops | length > 0) and any(.faults[]; .kind == \"partition\")"
+'
+
 test_expect_success 'run-report without --out or with an unreadable history exits 2' '
     status=0
     "$RUN_REPORT" --history "$TESTDATA/lin-stale-read.jsonl" 2>err || status=$?
