@@ -133,7 +133,15 @@ static void report_cluster_leader(report_cluster *c, const cJSON *line)
     cJSON_AddItemToArray(c->leaders, l);
 }
 
-/* The nodes a history names, in the order first seen, when there are no events. */
+/* n2 before n10: by length, then by spelling. */
+static int report_cluster_node_order(const cJSON *a, const cJSON *b)
+{
+    size_t la = strlen(a->valuestring), lb = strlen(b->valuestring);
+    if (la != lb) return la < lb ? -1 : 1;
+    return strcmp(a->valuestring, b->valuestring);
+}
+
+/* The nodes a history names, in id order, when there are no events. */
 static void report_cluster_nodes_from_ops(report_cluster *c, const cJSON *ops)
 {
     cJSON *nodes = cJSON_AddArrayToObject(c->run, "nodes");
@@ -147,6 +155,14 @@ static void report_cluster_nodes_from_ops(report_cluster *c, const cJSON *ops)
             if (!seen && names[k][0]) cJSON_AddItemToArray(nodes, cJSON_CreateString(names[k]));
         }
     }
+    /* Few nodes: an insertion sort of the array's items, by swapping their strings. */
+    for (cJSON *i = nodes->child; i; i = i->next)
+        for (cJSON *j = i->next; j; j = j->next)
+            if (report_cluster_node_order(j, i) < 0) {
+                char *swap = i->valuestring;
+                i->valuestring = j->valuestring;
+                j->valuestring = swap;
+            }
 }
 
 int report_cluster_read(report_cluster *c, const char *events_path, const cJSON *ops,

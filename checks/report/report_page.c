@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum { REPORT_PAGE_UNFOLDED_LINES = 8 };
+
 /* report.html.in, made into a C array by report.mk. */
 extern const unsigned char report_template[];
 extern const size_t report_template_len;
@@ -82,6 +84,30 @@ static void report_page_summary(FILE *out, const report_page_input *in)
     fputs("</p>\n", out);
 }
 
+/* A checker's text verbatim; a long one folded under its first line, so the timeline
+ * stays near the top of the page. */
+static void report_page_text(FILE *out, const char *text)
+{
+    int lines = 0;
+    for (const char *c = text; *c; c++)
+        lines += *c == '\n';
+    if (!text[0]) return;
+    if (lines <= REPORT_PAGE_UNFOLDED_LINES) {
+        fputs("<pre>", out);
+        report_page_escape(out, text);
+        fputs("</pre>", out);
+        return;
+    }
+    const char *end = strchr(text, '\n');
+    char *first = strndup(text, (size_t)(end - text));
+    fputs("<details><summary><code>", out);
+    report_page_escape(out, first);
+    fprintf(out, "</code> (all %d lines)</summary><pre>", lines);
+    report_page_escape(out, text);
+    fputs("</pre></details>", out);
+    free(first);
+}
+
 static void report_page_verdicts(FILE *out, const report_verdicts *v)
 {
     const cJSON *c;
@@ -95,11 +121,7 @@ static void report_page_verdicts(FILE *out, const report_verdicts *v)
                 report_page_string(c, "name"), report_page_string(c, "program"));
         report_page_escape(out, report_page_string(c, "verdict"));
         fputs("</h3>", out);
-        if (report_page_string(c, "text")[0]) {
-            fputs("<pre>", out);
-            report_page_escape(out, report_page_string(c, "text"));
-            fputs("</pre>", out);
-        }
+        report_page_text(out, report_page_string(c, "text"));
         fputs("</div>\n", out);
     }
 }
