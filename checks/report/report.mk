@@ -22,3 +22,10 @@ $(BUILD)/obj/report_template.o: $(BUILD)/gen/report_template.c
 $(BUILD)/run-report: $(call obj,$(REPORT_SRC)) $(BUILD)/obj/report_template.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The page's script in a real browser: headless Chromium (apt-get installs it when
+# missing, ~290 MB, so not in make check). Saves docs/report.png, the README's picture.
+.PHONY: report-browser-check
+report-browser-check: deps
+	@$(MAKE) --no-print-directory all
+	@READPATH_BUILD=$(BUILD) NODE_BIN=$(NODE_BIN) STAGE=$(STAGE) checks/report/browser-check.sh
