@@ -790,15 +790,15 @@ static int cluster_write_report(cluster *cl)
         tool[len] = '\0';
         char *slash = strrchr(tool, '/');
         snprintf(slash ? slash + 1 : tool, 16, "run-report");
-        char *argv[] = {tool,          "--history", (char *)cl->opt.history_path,
-                        "--events",    (char *)cl->opt.events_path,
-                        "--out",       (char *)cl->opt.report_path, NULL};
+        char *history = (char *)cl->opt.history_path, *events = (char *)cl->opt.events_path;
+        char *out = (char *)cl->opt.report_path;
+        char *argv[] = {tool, "--history", history, "--events", events, "--out", out, NULL};
         pid_t pid;
         int status = 0;
         int err = posix_spawn(&pid, tool, NULL, NULL, argv, environ);
         if (err != 0) {
-            fprintf(stderr, "cluster: --report: cannot run %s: %s (make tools builds it)\n",
-                    tool, strerror(err));
+            fprintf(stderr, "cluster: --report: cannot run %s: %s (make tools builds it)\n", tool,
+                    strerror(err));
             rc = -1;
         } else if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             fprintf(stderr, "cluster: --report: %s failed; no report written\n", tool);

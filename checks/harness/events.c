@@ -33,9 +33,11 @@ void events_note_append(events_log *ev, int64_t now_us, int node_index, double t
         ev->leadership_cap = ev->leadership_cap ? 2 * ev->leadership_cap : 16;
         ev->leaderships = realloc(ev->leaderships, ev->leadership_cap * sizeof *ev->leaderships);
     }
-    ev->leaderships[ev->leadership_len] = (events_leadership){
-        .node_index = node_index, .term = term, .first_append_us = now_us,
-        .last_append_us = now_us, .appends = 1};
+    ev->leaderships[ev->leadership_len] = (events_leadership){.node_index = node_index,
+                                                              .term = term,
+                                                              .first_append_us = now_us,
+                                                              .last_append_us = now_us,
+                                                              .appends = 1};
     ev->latest_by_node[node_index] = (long)ev->leadership_len++;
 }
 
@@ -82,13 +84,13 @@ int events_write(const events_log *ev, const events_context *ctx, const char *pa
     events_line_json(lines, &len, ctx->clients_stop_us, "clients_stop");
 
     const cJSON *fault;
-    cJSON_ArrayForEach(fault, ctx->faults) {
+    cJSON_ArrayForEach(fault, ctx->faults)
+    {
         const cJSON *time = cJSON_GetObjectItemCaseSensitive(fault, "time_us");
         cJSON *line = events_line_json(lines, &len, (int64_t)cJSON_GetNumberValue(time), "fault");
         const cJSON *field;
-        cJSON_ArrayForEach(field, fault)
-            if (strcmp(field->string, "time_us") != 0)
-                cJSON_AddItemToObject(line, field->string, cJSON_Duplicate(field, true));
+        cJSON_ArrayForEach(field, fault) if (strcmp(field->string, "time_us") != 0)
+            cJSON_AddItemToObject(line, field->string, cJSON_Duplicate(field, true));
     }
     for (size_t k = 0; k < ev->leadership_len; k++) {
         const events_leadership *l = &ev->leaderships[k];

@@ -41,7 +41,8 @@ static void report_cluster_end_matching(report_cluster *c, const char *kind, con
                                         double to_us, bool (*match)(const cJSON *, const cJSON *))
 {
     cJSON *w;
-    cJSON_ArrayForEach(w, c->faults) {
+    cJSON_ArrayForEach(w, c->faults)
+    {
         if (strcmp(report_cluster_string(w, "kind"), kind) != 0) continue;
         if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "open"))) continue;
         if (!match || match(w, fault)) report_cluster_end_window(w, to_us);
@@ -65,12 +66,12 @@ static void report_cluster_groups_label(const cJSON *groups, char *label, size_t
     size_t used = 0;
     label[0] = '\0';
     const cJSON *group, *node;
-    cJSON_ArrayForEach(group, groups) {
+    cJSON_ArrayForEach(group, groups)
+    {
         if (used && used + 3 < size) used += (size_t)snprintf(label + used, size - used, " |");
-        cJSON_ArrayForEach(node, group)
-            if (cJSON_IsString(node) && used + strlen(node->valuestring) + 2 < size)
-                used += (size_t)snprintf(label + used, size - used, "%s%s", used ? " " : "",
-                                         node->valuestring);
+        cJSON_ArrayForEach(node, group) if (cJSON_IsString(node) &&
+                                            used + strlen(node->valuestring) + 2 < size) used +=
+            (size_t)snprintf(label + used, size - used, "%s%s", used ? " " : "", node->valuestring);
     }
 }
 
@@ -109,7 +110,8 @@ static void report_cluster_fault(report_cluster *c, const cJSON *fault)
     } else if (strcmp(kind, "pause") == 0 || strcmp(kind, "kill") == 0) {
         const cJSON *after = cJSON_GetObjectItemCaseSensitive(fault, "restart_after_ms");
         if (cJSON_IsNumber(after))
-            snprintf(label, sizeof label, "kill %s (restart after %g ms)", node, after->valuedouble);
+            snprintf(label, sizeof label, "kill %s (restart after %g ms)", node,
+                     after->valuedouble);
         else
             snprintf(label, sizeof label, "%s %s", kind, node);
         cJSON *w = report_cluster_window(c, kind, label, t);
@@ -146,7 +148,8 @@ static void report_cluster_nodes_from_ops(report_cluster *c, const cJSON *ops)
 {
     cJSON *nodes = cJSON_AddArrayToObject(c->run, "nodes");
     const cJSON *op;
-    cJSON_ArrayForEach(op, ops) {
+    cJSON_ArrayForEach(op, ops)
+    {
         const char *names[] = {report_cluster_string(op, "node"), report_cluster_string(op, "by")};
         for (int k = 0; k < 2; k++) {
             bool seen = false;
@@ -195,7 +198,8 @@ int report_cluster_read(report_cluster *c, const char *events_path, const cJSON 
         const char *event = report_cluster_string(line, "event");
         double t = report_cluster_number(line, "time_us");
         if (!cJSON_IsObject(line) || !event[0]) {
-            snprintf(err, err_size, "--events %s: line %ld is not an event", events_path, line_number);
+            snprintf(err, err_size, "--events %s: line %ld is not an event", events_path,
+                     line_number);
             rc = -1;
         } else if (strcmp(event, "run") == 0) {
             const char *keep[] = {"nodes", "clock_rate", "seed", "bin"};
@@ -223,16 +227,16 @@ int report_cluster_read(report_cluster *c, const char *events_path, const cJSON 
     cJSON_AddNumberToObject(c->run, "end_us", end_us);
     /* A clock rate holds for the whole run: the runner sets it when it starts the node. */
     const cJSON *rate;
-    cJSON_ArrayForEach(rate, cJSON_GetObjectItemCaseSensitive(c->run, "clock_rate")) {
+    cJSON_ArrayForEach(rate, cJSON_GetObjectItemCaseSensitive(c->run, "clock_rate"))
+    {
         char label[96];
         snprintf(label, sizeof label, "clock %s x%g", rate->string, rate->valuedouble);
         cJSON *w = report_cluster_window(c, "clock", label, 0);
         cJSON_AddStringToObject(w, "node", rate->string);
     }
     cJSON *w;
-    cJSON_ArrayForEach(w, c->faults)
-        if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(w, "to_us")))
-            cJSON_ReplaceItemInObjectCaseSensitive(w, "to_us", cJSON_CreateNumber(end_us));
+    cJSON_ArrayForEach(w, c->faults) if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(w, "to_us")))
+        cJSON_ReplaceItemInObjectCaseSensitive(w, "to_us", cJSON_CreateNumber(end_us));
     return rc;
 }
 

@@ -28,11 +28,13 @@ static cJSON *report_ops_open(const cJSON *invoke, long line)
     const char *f = report_ops_string(invoke, "f");
     const char *node = report_ops_string(invoke, "node");
     cJSON *op = cJSON_CreateObject();
-    cJSON_AddNumberToObject(op, "p", cJSON_GetObjectItemCaseSensitive(invoke, "process")->valuedouble);
+    cJSON_AddNumberToObject(op, "p",
+                            cJSON_GetObjectItemCaseSensitive(invoke, "process")->valuedouble);
     cJSON_AddStringToObject(op, "f", f ? f : "?");
     cJSON_AddStringToObject(op, "node", node ? node : "?");
     cJSON_AddStringToObject(op, "by", node ? node : "?");
-    cJSON_AddNumberToObject(op, "t0", cJSON_GetObjectItemCaseSensitive(invoke, "time_us")->valuedouble);
+    cJSON_AddNumberToObject(op, "t0",
+                            cJSON_GetObjectItemCaseSensitive(invoke, "time_us")->valuedouble);
     cJSON_AddNullToObject(op, "t1");
     cJSON_AddStringToObject(op, "type", "info");
     cJSON_AddTrueToObject(op, "open");
@@ -48,11 +50,13 @@ static void report_ops_close(cJSON *op, const cJSON *completion, long line)
     const char *type = report_ops_string(completion, "type");
     const char *served_by = report_ops_string(completion, "served_by");
     cJSON_ReplaceItemInObjectCaseSensitive(
-        op, "t1", cJSON_CreateNumber(cJSON_GetObjectItemCaseSensitive(completion, "time_us")->valuedouble));
+        op, "t1",
+        cJSON_CreateNumber(cJSON_GetObjectItemCaseSensitive(completion, "time_us")->valuedouble));
     cJSON_ReplaceItemInObjectCaseSensitive(op, "type", cJSON_CreateString(type));
     if (served_by) cJSON_ReplaceItemInObjectCaseSensitive(op, "by", cJSON_CreateString(served_by));
     cJSON_DeleteItemFromObjectCaseSensitive(op, "open");
-    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(op, "lines"), cJSON_CreateNumber((double)line));
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(op, "lines"),
+                         cJSON_CreateNumber((double)line));
     cJSON_ReplaceItemInObjectCaseSensitive(op, "rep", cJSON_Duplicate(completion, true));
 }
 
@@ -61,7 +65,8 @@ static void report_ops_close(cJSON *op, const cJSON *completion, long line)
  * report bad input, are the judges of a malformed history). */
 static bool report_ops_entry(const cJSON *entry)
 {
-    return cJSON_IsObject(entry) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(entry, "time_us")) &&
+    return cJSON_IsObject(entry) &&
+           cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(entry, "time_us")) &&
            cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(entry, "process")) &&
            report_ops_string(entry, "type") != NULL;
 }

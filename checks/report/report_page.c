@@ -40,8 +40,10 @@ static void report_page_json(FILE *out, const cJSON *data)
 {
     char *text = cJSON_PrintUnformatted(data);
     for (const char *c = text; *c; c++) {
-        if (*c == '<') fputs("\\u003c", out);
-        else fputc(*c, out);
+        if (*c == '<')
+            fputs("\\u003c", out);
+        else
+            fputc(*c, out);
     }
     cJSON_free(text);
 }
@@ -56,16 +58,19 @@ static void report_page_summary(FILE *out, const report_page_input *in)
 {
     int total = cJSON_GetArraySize(in->ops->ops), ok = 0, fail = 0, info = 0;
     const cJSON *op;
-    cJSON_ArrayForEach(op, in->ops->ops) {
+    cJSON_ArrayForEach(op, in->ops->ops)
+    {
         const char *type = report_page_string(op, "type");
         ok += strcmp(type, "ok") == 0;
         fail += strcmp(type, "fail") == 0;
         info += strcmp(type, "info") == 0;
     }
     fprintf(out, "<p id=\"summary\">%d ops (%d ok, %d fail, %d info) over %.3f s; nodes", total, ok,
-            fail, info, cJSON_GetObjectItemCaseSensitive(in->cluster->run, "end_us")->valuedouble / 1e6);
+            fail, info,
+            cJSON_GetObjectItemCaseSensitive(in->cluster->run, "end_us")->valuedouble / 1e6);
     const cJSON *node;
-    cJSON_ArrayForEach(node, cJSON_GetObjectItemCaseSensitive(in->cluster->run, "nodes")) {
+    cJSON_ArrayForEach(node, cJSON_GetObjectItemCaseSensitive(in->cluster->run, "nodes"))
+    {
         fputc(' ', out);
         report_page_escape(out, cJSON_IsString(node) ? node->valuestring : "?");
     }
@@ -80,7 +85,8 @@ static void report_page_summary(FILE *out, const report_page_input *in)
     } else {
         fputs(" (no events file: faults and leadership unknown)", out);
     }
-    if (in->ops->bad_lines) fprintf(out, "; %ld history lines were not ops and are not drawn", in->ops->bad_lines);
+    if (in->ops->bad_lines)
+        fprintf(out, "; %ld history lines were not ops and are not drawn", in->ops->bad_lines);
     fputs("</p>\n", out);
 }
 
@@ -111,9 +117,10 @@ static void report_page_text(FILE *out, const char *text)
 static void report_page_verdicts(FILE *out, const report_verdicts *v)
 {
     const cJSON *c;
-    cJSON_ArrayForEach(c, v->checkers) {
+    cJSON_ArrayForEach(c, v->checkers)
+    {
         const cJSON *exit_status = cJSON_GetObjectItemCaseSensitive(c, "exit");
-        const char *class = !cJSON_IsNumber(exit_status)      ? "v-skip"
+        const char *class = !cJSON_IsNumber(exit_status)    ? "v-skip"
                             : exit_status->valuedouble == 0 ? "v-ok"
                             : exit_status->valuedouble == 1 ? "v-anomaly"
                                                             : "v-other";
@@ -135,19 +142,22 @@ static void report_page_anomalies(FILE *out, const report_verdicts *v)
     fputs("<ol id=\"anomaly-list\">\n", out);
     int k = 0;
     const cJSON *a;
-    cJSON_ArrayForEach(a, v->anomalies) {
-        fprintf(out, "<li class=\"anomaly\" data-anomaly=\"%d\" data-checker=\"%s\" data-lines=\"", k++,
-                report_page_string(a, "checker"));
+    cJSON_ArrayForEach(a, v->anomalies)
+    {
+        fprintf(out, "<li class=\"anomaly\" data-anomaly=\"%d\" data-checker=\"%s\" data-lines=\"",
+                k++, report_page_string(a, "checker"));
         const cJSON *pair, *index;
         const char *sep = "";
-        cJSON_ArrayForEach(pair, cJSON_GetObjectItemCaseSensitive(a, "lines")) {
+        cJSON_ArrayForEach(pair, cJSON_GetObjectItemCaseSensitive(a, "lines"))
+        {
             fprintf(out, "%s%.0f..%.0f", sep, cJSON_GetArrayItem(pair, 0)->valuedouble,
                     cJSON_GetArrayItem(pair, 1)->valuedouble);
             sep = " ";
         }
         fputs("\" data-ops=\"", out);
         sep = "";
-        cJSON_ArrayForEach(index, cJSON_GetObjectItemCaseSensitive(a, "ops")) {
+        cJSON_ArrayForEach(index, cJSON_GetObjectItemCaseSensitive(a, "ops"))
+        {
             fprintf(out, "%s%.0f", sep, index->valuedouble);
             sep = " ";
         }
@@ -164,8 +174,10 @@ static void report_page_data(FILE *out, const report_page_input *in)
     cJSON_AddNumberToObject(data, "version", 1);
     cJSON_AddStringToObject(data, "title", in->title);
     cJSON_AddStringToObject(data, "history", in->history_path);
-    if (in->events_path) cJSON_AddStringToObject(data, "events", in->events_path);
-    else cJSON_AddNullToObject(data, "events");
+    if (in->events_path)
+        cJSON_AddStringToObject(data, "events", in->events_path);
+    else
+        cJSON_AddNullToObject(data, "events");
     cJSON_AddItemReferenceToObject(data, "run", in->cluster->run);
     cJSON_AddItemReferenceToObject(data, "leaders", in->cluster->leaders);
     cJSON_AddItemReferenceToObject(data, "faults", in->cluster->faults);
@@ -194,12 +206,18 @@ int report_page_write(const report_page_input *in, const char *out_path, char *e
         const char *close = strstr(mark + 2, "@@");
         if (!close) close = end - 2;
         size_t name_len = (size_t)(close - mark - 2);
-        if (name_len == 5 && strncmp(mark + 2, "TITLE", 5) == 0) report_page_escape(out, in->title);
-        else if (name_len == 7 && strncmp(mark + 2, "SUMMARY", 7) == 0) report_page_summary(out, in);
-        else if (name_len == 8 && strncmp(mark + 2, "VERDICTS", 8) == 0) report_page_verdicts(out, in->verdicts);
-        else if (name_len == 9 && strncmp(mark + 2, "ANOMALIES", 9) == 0) report_page_anomalies(out, in->verdicts);
-        else if (name_len == 4 && strncmp(mark + 2, "DATA", 4) == 0) report_page_data(out, in);
-        else fwrite(mark, 1, (size_t)(close + 2 - mark), out);
+        if (name_len == 5 && strncmp(mark + 2, "TITLE", 5) == 0)
+            report_page_escape(out, in->title);
+        else if (name_len == 7 && strncmp(mark + 2, "SUMMARY", 7) == 0)
+            report_page_summary(out, in);
+        else if (name_len == 8 && strncmp(mark + 2, "VERDICTS", 8) == 0)
+            report_page_verdicts(out, in->verdicts);
+        else if (name_len == 9 && strncmp(mark + 2, "ANOMALIES", 9) == 0)
+            report_page_anomalies(out, in->verdicts);
+        else if (name_len == 4 && strncmp(mark + 2, "DATA", 4) == 0)
+            report_page_data(out, in);
+        else
+            fwrite(mark, 1, (size_t)(close + 2 - mark), out);
         page = close + 2;
     }
     if (fclose(out) != 0) {

@@ -21,6 +21,7 @@ typedef struct {
 } report_page_input;
 
 /* Returns 0, or -1 with a message in err. */
-int report_page_write(const report_page_input *in, const char *out_path, char *err, size_t err_size);
+int report_page_write(const report_page_input *in, const char *out_path, char *err,
+                      size_t err_size);
 
 #endif

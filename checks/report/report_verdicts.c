@@ -109,7 +109,8 @@ static void report_verdicts_name_op(report_verdicts *v, cJSON *a, report_ops *op
     if (first < 1 || first > ops->line_count || ops->op_by_line[first] < 0) return;
     long index = ops->op_by_line[first];
     cJSON *op = cJSON_GetArrayItem(ops->ops, (int)index);
-    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(a, "ops"), cJSON_CreateNumber((double)index));
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(a, "ops"),
+                         cJSON_CreateNumber((double)index));
     cJSON *marks = cJSON_GetObjectItemCaseSensitive(op, "anomaly");
     if (!marks) marks = cJSON_AddArrayToObject(op, "anomaly");
     cJSON_AddItemToArray(marks, cJSON_CreateNumber(cJSON_GetArraySize(v->anomalies) - 1));
@@ -162,8 +163,10 @@ static void report_verdicts_add(report_verdicts *v, const char *name, const char
     cJSON *c = cJSON_CreateObject();
     cJSON_AddStringToObject(c, "name", name);
     cJSON_AddStringToObject(c, "program", program);
-    if (status >= 0) cJSON_AddNumberToObject(c, "exit", status);
-    else cJSON_AddNullToObject(c, "exit");
+    if (status >= 0)
+        cJSON_AddNumberToObject(c, "exit", status);
+    else
+        cJSON_AddNullToObject(c, "exit");
     cJSON_AddStringToObject(c, "verdict", verdict);
     cJSON_AddStringToObject(c, "text", text);
     cJSON_AddItemToArray(v->checkers, c);
@@ -197,7 +200,8 @@ int report_verdicts_run(report_verdicts *v, const char *checkers_dir, const char
                      strerror(errno));
             return -1;
         }
-        report_verdicts_add(v, table[k].name, short_name, status, report_verdicts_word(status), out);
+        report_verdicts_add(v, table[k].name, short_name, status, report_verdicts_word(status),
+                            out);
         if (status == 1) report_verdicts_parse(v, table[k].name, out, ops);
         free(out);
     }

@@ -40,8 +40,11 @@ static int run_report_parse(run_report_options *o, int argc, char **argv)
     const struct {
         const char *name;
         const char **field;
-    } table[] = {{"--history", &o->history}, {"--events", &o->events}, {"--out", &o->out},
-                 {"--checkers", &o->checkers}, {"--title", &o->title}};
+    } table[] = {{"--history", &o->history},
+                 {"--events", &o->events},
+                 {"--out", &o->out},
+                 {"--checkers", &o->checkers},
+                 {"--title", &o->title}};
     for (int i = 1; i < argc; i++) {
         size_t k = 0;
         while (k < sizeof table / sizeof table[0] && strcmp(argv[i], table[k].name) != 0)
@@ -59,8 +62,10 @@ static void run_report_own_dir(char *dir, size_t size)
     if (len < 0) len = 0;
     dir[len] = '\0';
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else snprintf(dir, size, ".");
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, size, ".");
 }
 
 int main(int argc, char **argv)
