@@ -71,6 +71,38 @@ test_expect_success 'the events file is in time order and has the faults and lea
     test_cmp seen drawn
 '
 
+test_expect_success 'every kind of fault becomes a window from the line that starts it to the one that ends it' '
+    cat >e.jsonl <<-\EOF
+	{"time_us":0,"event":"run","nodes":["n1","n2","n3"],"clock_rate":{"n2":0.8},"seed":1,"bin":"node"}
+	{"time_us":100,"event":"fault","fault":"cut","from":"n1","to":"n2"}
+	{"time_us":200,"event":"fault","fault":"duplicate","probability":0.5}
+	{"time_us":300,"event":"fault","fault":"pause","node":"n3"}
+	{"time_us":400,"event":"fault","fault":"uncut","from":"n1","to":"n2"}
+	{"time_us":500,"event":"fault","fault":"resume","node":"n3"}
+	{"time_us":600,"event":"fault","fault":"kill","node":"n1","restart_after_ms":0.02}
+	{"time_us":620,"event":"fault","fault":"restart","node":"n1"}
+	{"time_us":700,"event":"fault","fault":"duplicate","probability":0}
+	{"time_us":800,"event":"fault","fault":"partition","groups":[["n1"],["n2","n3"]]}
+	{"time_us":900,"event":"fault","fault":"cut","from":"n2","to":"n3"}
+	{"time_us":1000,"event":"fault","fault":"heal"}
+	{"time_us":1100,"event":"fault","fault":"kill","node":"n2"}
+	{"time_us":5000,"event":"end"}
+	EOF
+    "$RUN_REPORT" --history "$TESTDATA/lin-good-sequential.jsonl" --events e.jsonl --out f.html
+    report_data f.html | jq -r ".faults | sort_by(.kind, .from_us)[] | [.kind, .label, .from_us, .to_us, .open] | @tsv" >windows
+    printf "%s\t%s\t%s\t%s\t%s\n" \
+        clock "clock n2 x0.8" 0 5000 true \
+        cut "cut n1 -> n2" 100 400 false \
+        cut "cut n2 -> n3" 900 1000 false \
+        duplicate "duplicate p=0.5" 200 700 false \
+        kill "kill n1 (restart after 0.02 ms)" 600 620 false \
+        kill "kill n2" 1100 5000 true \
+        partition "n1 | n2 n3" 800 1000 false \
+        pause "pause n3" 300 500 false >expected
+    test_cmp expected windows
+    report_data f.html | jq -e ".leaders == [] and .run.nodes == [\"n1\", \"n2\", \"n3\"] and .run.end_us == 5000"
+'
+
 test_expect_success 'a planted stale read: the verdict verbatim and the read marked as the anomaly' '
     "$RUN_REPORT" --history "$TESTDATA/lin-stale-read.jsonl" --out stale.html
     status=0
