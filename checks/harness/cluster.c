@@ -795,6 +795,7 @@ static int cluster_write_report(cluster *cl)
         char *argv[] = {tool, "--history", history, "--events", events, "--out", out, NULL};
         pid_t pid;
         int status = 0;
+        fflush(stdout); /* the summary before anything the report might print */
         int err = posix_spawn(&pid, tool, NULL, NULL, argv, environ);
         if (err != 0) {
             fprintf(stderr, "cluster: --report: cannot run %s: %s (make tools builds it)\n", tool,
