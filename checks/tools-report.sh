@@ -71,6 +71,13 @@ test_expect_success 'the events file is in time order and has the faults and lea
     test_cmp seen drawn
 '
 
+test_expect_success 'a node that sends no raft_append: no leaders, and the report says why' '
+    timeout -k 2 "$(scaled 30)" "$CLUSTER" --bin "$BUILD_DIR/naive-node" --nodes 3 --concurrency 2 \
+        --ops 20 --report "$PWD/naive.html" --quiet >out.txt
+    report_data naive.html | jq -e "(.leaders == []) and (.ops | length == 20)"
+    grep -q "no node sent a raft_append, so leadership is not observed" naive.html
+'
+
 test_expect_success 'every kind of fault becomes a window from the line that starts it to the one that ends it' '
     cat >e.jsonl <<-\EOF
 	{"time_us":0,"event":"run","nodes":["n1","n2","n3"],"clock_rate":{"n2":0.8},"seed":1,"bin":"node"}

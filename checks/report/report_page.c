@@ -74,8 +74,15 @@ static void report_page_summary(FILE *out, const report_page_input *in)
         fputc(' ', out);
         report_page_escape(out, cJSON_IsString(node) ? node->valuestring : "?");
     }
-    fprintf(out, "; %d fault windows, %d leaderships observed.<br>history: <code>",
-            cJSON_GetArraySize(in->cluster->faults), cJSON_GetArraySize(in->cluster->leaders));
+    int leaderships = cJSON_GetArraySize(in->cluster->leaders);
+    fprintf(out, "; %d fault windows; ", cJSON_GetArraySize(in->cluster->faults));
+    if (leaderships > 0 || !in->events_path)
+        fprintf(out, "%d leaderships observed.", leaderships);
+    else
+        fputs("no node sent a raft_append, so leadership is not observed (the nodes speak "
+              "another peer protocol than the reference's).",
+              out);
+    fputs("<br>history: <code>", out);
     report_page_escape(out, in->history_path);
     fputs("</code>", out);
     if (in->events_path) {
