@@ -33,6 +33,8 @@ typedef struct {
     long init_timeout_ms;
     const char *history_path;
     const char *summary_json_path;
+    const char *events_path; /* faults and leaderships, for a report */
+    const char *report_path; /* an HTML report of the run, by run-report */
     const char *log_dir;
     const char *data_dir;
     bool keep_logs;
