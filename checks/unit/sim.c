@@ -497,8 +497,9 @@ static void sim_deliver(struct sim *s, size_t at)
         cJSON_Delete(body);
         s->messages_delivered++;
         /* The node's event loop re-runs its timers after input: deadlines may have moved
-         * (a new leader must start heartbeating), then flushes the turn's work. */
-        sim_poke(s, msg.to);
+         * (a new leader must start heartbeating), then flushes the turn's work. A paused
+         * node does that when it resumes. */
+        if (!s->paused[msg.to]) sim_poke(s, msg.to);
     }
     free(msg.text);
 }
@@ -512,7 +513,7 @@ static bool sim_next_event(const struct sim *s, int64_t until_us, long *event)
     bool found = false;
     for (size_t i = 0; i < s->queue_len; i++) {
         const struct sim_msg *m = &s->queue[i];
-        if (s->held[m->from][m->to]) continue;
+        if (s->held[m->from][m->to] || s->paused[m->to]) continue;
         if (m->deliver_us < best_us || (m->deliver_us == best_us && m->seq < best_seq)) {
             best_us = m->deliver_us;
             best_seq = m->seq;
@@ -521,7 +522,7 @@ static bool sim_next_event(const struct sim *s, int64_t until_us, long *event)
         }
     }
     for (int i = 0; i < s->n; i++)
-        if (s->nodes[i].tick_due_us < best_us) {
+        if (!s->paused[i] && s->nodes[i].tick_due_us < best_us) {
             best_us = s->nodes[i].tick_due_us;
             *event = -1 - i;
             found = true;
@@ -587,6 +588,12 @@ void sim_partition(struct sim *s, const int *group)
 void sim_heal(struct sim *s)
 {
     memset(s->cut, 0, sizeof s->cut);
+}
+
+void sim_pause(struct sim *s, int node, bool paused)
+{
+    s->paused[node] = paused;
+    if (!paused) sim_poke(s, node);
 }
 
 void sim_hold(struct sim *s, int from, int to, bool held)

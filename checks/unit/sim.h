@@ -113,6 +113,7 @@ struct sim {
     /* The network, per directed link from -> to. */
     bool cut[SIM_MAX_NODES][SIM_MAX_NODES];
     bool held[SIM_MAX_NODES][SIM_MAX_NODES];
+    bool paused[SIM_MAX_NODES]; /* sim_pause: no ticks, nothing delivered on its own */
     int64_t delay_min_us, delay_max_us;
     bool fifo;        /* no overtaking on a link */
     int drop_percent; /* lost at send */
@@ -185,6 +186,11 @@ void sim_isolate(struct sim *s, int node, bool isolated);
 void sim_partition(struct sim *s, const int *group);
 void sim_heal(struct sim *s);
 void sim_hold(struct sim *s, int from, int to, bool held);
+/* A paused node (SIGSTOP) neither ticks nor receives: messages to it wait in the queue.
+ * sim_deliver_one still hands it one, without running its timers: a process that wakes
+ * reads every line waiting for it before its event loop runs the timers. Unpausing runs
+ * them (sim_poke). */
+void sim_pause(struct sim *s, int node, bool paused);
 /* Delivers now the first queued message from -> to of this type whose "round" field
  * equals round (any round if round < 0), held or not. Returns false if there is none. */
 bool sim_deliver_one(struct sim *s, int from, int to, const char *type, int64_t round);
