@@ -571,6 +571,123 @@ static void test_paused_leader(void)
            "follower's bound never misses a committed write");
 }
 
+/* ---- a new leader before its no-op ---- */
+
+struct noop_run {
+    int old_leader, new_leader;
+    int64_t w_index, w_applied_us, elected_us;
+    bool window;         /* a round of the new leader confirmed while W was not applied there */
+    int64_t reads_served;
+    struct twin_read worst;
+    int worst_node;
+};
+
+/* 5 nodes. The old leader L1 commits W with L2 and X; L2 and X never hear that it is
+ * committed, and Y and Z never get it. L1 and X go silent; L2 is elected by Y and Z (its
+ * log is longer) with a commit index below W: W is committed, acknowledged and in L2's
+ * log, but L2 does not know it until its own no-op commits. Y and Z reject L2's first
+ * appends (they miss W) yet echo the round, so L2's first rounds are confirmed by a
+ * majority before its commit index covers W. A commit index read then, paired with the
+ * round's send time or with a stamp arriving then, would claim freshness past W for a
+ * state without it: hence "nothing before this term's no-op is applied" (ack arrival)
+ * and "the commit index at sending must cover the no-op" (the leader's own pair). */
+static bool noop_run(uint64_t seed, struct noop_run *out)
+{
+    struct twin *t = twin_new(5, fr_config(), seed, false);
+    struct sim *s = t->s;
+    *out = (struct noop_run){.new_leader = -1, .worst_node = -1};
+    int l1 = sim_wait_leader(s, 10 * ELECTION_US);
+    if (l1 < 0) {
+        twin_free(t);
+        return false;
+    }
+    int64_t until = s->now_us + 200 * MS;
+    while (s->now_us < until) {
+        sim_propose(s, l1);
+        sim_run_until(s, s->now_us + 10 * MS);
+    }
+    sim_run_until(s, s->now_us + 50 * MS);
+    int l2 = (l1 + 1) % 5, x = (l1 + 2) % 5, y = (l1 + 3) % 5, z = (l1 + 4) % 5;
+    out->old_leader = l1;
+    sim_hold(s, l1, y, true);
+    sim_hold(s, l1, z, true);
+    out->w_index = sim_propose(s, l1);
+    /* Once L2 and X hold W, nothing more from L1 reaches them: not the commit notice. */
+    bool l2_held = false, x_held = false;
+    while (!(l2_held && x_held) && s->now_us < until + 200 * MS) {
+        sim_run_until(s, s->now_us + 100);
+        if (!l2_held && raft_last_index(s->nodes[l2].raft) >= out->w_index)
+            sim_hold(s, l1, l2, true), l2_held = true;
+        if (!x_held && raft_last_index(s->nodes[x].raft) >= out->w_index)
+            sim_hold(s, l1, x, true), x_held = true;
+    }
+    while (raft_applied_index(s->nodes[l1].raft) < out->w_index && s->now_us < until + 400 * MS)
+        sim_run_until(s, s->now_us + 100);
+    if (out->w_index < 1 || out->w_index > s->committed_len) {
+        twin_free(t);
+        return false;
+    }
+    out->w_applied_us = s->committed[out->w_index - 1].applied_us;
+    sim_isolate(s, l1, true);
+    sim_isolate(s, x, true);
+    int64_t deadline = s->now_us + 10 * ELECTION_US;
+    while (s->now_us < deadline && sim_leader(s) != l2 && !s->failed)
+        sim_run_until(s, s->now_us + 100);
+    if (sim_leader(s) != l2) {
+        twin_free(t);
+        return false;
+    }
+    out->new_leader = l2;
+    out->elected_us = s->now_us;
+    uint64_t first_round = raft_round(s->nodes[l2].raft);
+    out->worst.margin_us = INT64_MAX;
+    int readers[3] = {l2, y, z};
+    while (s->now_us < out->elected_us + 100 * MS && !s->failed) {
+        sim_run_until(s, s->now_us + 100);
+        const struct raft *r2 = s->nodes[l2].raft;
+        if (raft_confirmed_round(r2) >= first_round && raft_applied_index(r2) < out->w_index)
+            out->window = true;
+        for (int i = 0; i < 3; i++) {
+            struct twin_read r = twin_read(t, readers[i]);
+            if (r.bound_ms < 0) continue;
+            out->reads_served++;
+            if (r.margin_us < out->worst.margin_us) {
+                out->worst = r;
+                out->worst_node = readers[i];
+            }
+        }
+    }
+    sim_check_logs(s);
+    bool ok = !s->failed;
+    if (!ok) tap_diag("simulator: %s", s->failure);
+    twin_free(t);
+    return ok;
+}
+
+static void test_new_leader_noop(void)
+{
+    struct noop_run r;
+    bool ran = noop_run(19, &r);
+    if (!tap_ok(ran && r.window && r.reads_served > 0,
+                "new leader: n%d is elected knowing less than what is committed, and a round "
+                "of it is confirmed before it applies W",
+                r.new_leader))
+        return;
+    tap_note("new leader: n%d commits W at index %" PRId64 " (first applied at %.1f ms); n%d, "
+             "which holds W but not its commit, is elected at %.1f ms by the two without W",
+             r.old_leader, r.w_index, r.w_applied_us / 1000.0, r.new_leader,
+             r.elected_us / 1000.0);
+    if (r.worst_node >= 0)
+        tap_note("new leader: %" PRId64 " reads at the new leader and the two it repairs over "
+                 "100 ms; least margin %+.1f ms (n%d at %.1f ms claims %" PRId64
+                 " ms, first missed index %" PRId64 ")",
+                 r.reads_served, r.worst.margin_us / 1000.0, r.worst_node, r.worst.at_us / 1000.0,
+                 r.worst.bound_ms, r.worst.missed_index);
+    tap_ok(r.worst.margin_us >= 0,
+           "new leader: no bound is taken from a commit index that does not yet cover the "
+           "term's no-op: no read misses a committed write");
+}
+
 /* ---- a slow clock at the follower ---- */
 
 struct drift_run {
@@ -777,6 +894,7 @@ int main(int argc, char **argv)
     test_deposed_leader();
     test_round_in_flight();
     test_paused_leader();
+    test_new_leader_noop();
     test_drift();
     test_restart();
     return tap_done();
