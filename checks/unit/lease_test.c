@@ -455,6 +455,88 @@ static void test_restart_window(void)
            unsafe.w.overlap_ms, unsafe.w.stale_reads);
 }
 
+/* ---- a config through the log: which round may grant its lease ---- */
+
+/* Runs until `node`'s round `round` is confirmed; its send time, or RAFT_UNKNOWN_TIME. */
+static int64_t run_until_round_confirmed(struct sim *s, int node, uint64_t round, int64_t until_us)
+{
+    while (s->now_us < until_us && !s->failed) {
+        for (size_t i = 0; i < s->rounds_len; i++)
+            if (s->rounds[i].node == node && s->rounds[i].round == round) return s->rounds[i].sent_us;
+        sim_run_until(s, s->now_us + 100);
+    }
+    return RAFT_UNKNOWN_TIME;
+}
+
+static int64_t propose_config(struct twin *t, int node, int64_t effective_ms)
+{
+    cJSON *command = cJSON_CreateObject();
+    cJSON_AddStringToObject(command, "type", "lease_config");
+    cJSON_AddNumberToObject(command, "effective_ms", (double)effective_ms);
+    return sim_propose_command(t->s, node, command);
+}
+
+/* 3 nodes on exact clocks; the flags allow an 80 ms lease. Leader A appends a config
+ * allowing 95 ms, then one allowing 40 ms. (The allowance is set as lease_config.c sets
+ * it on appending.) The longer lease may be granted only by a round that a majority
+ * acknowledged after holding the entry *before the round was sent*: the round that
+ * carries the entry is acknowledged by followers that receive it together with the
+ * round, and a follower draws its election timer on receiving an append, before it reads
+ * the entries inside. A shorter one cuts the lease at once. */
+static void test_config_grant(void)
+{
+    struct raft_config config = {.heartbeat_us = 20 * MS,
+                                 .election_timeout_us = 100 * MS,
+                                 .max_entries_per_append = 64};
+    struct twin *t = twin_new(3, &config, 29, 80 * MS);
+    struct sim *s = t->s;
+    int a = sim_wait_leader(s, 1000 * MS);
+    if (!tap_ok(a >= 0 && run_to_confirmed_round(s, a, s->now_us + 500 * MS) != RAFT_UNKNOWN_TIME,
+                "config grant: a leader holds a lease under the flags (80 ms)")) {
+        twin_free(t);
+        return;
+    }
+    const struct lease_state *l = &t->leases[a];
+    const struct raft *r = s->nodes[a].raft;
+
+    int64_t index = propose_config(t, a, 95);
+    t->allowance = (struct lease_allowance){.latest_index = index,
+                                            .latest_term = raft_term(r),
+                                            .latest_effective_us = 95 * MS,
+                                            .min_effective_us = 80 * MS};
+    uint64_t carrying = raft_round(r);
+    int64_t sent_us = run_until_round_confirmed(s, a, carrying, s->now_us + 500 * MS);
+    int64_t granted_us = l->expires_us - sent_us;
+    tap_note("config grant: round %llu carries the 95 ms config (index %" PRId64
+             "); confirmed, it extends the lease to %.1f ms after its send time",
+             (unsigned long long)carrying, index, granted_us / 1000.0);
+    tap_ok(sent_us != RAFT_UNKNOWN_TIME && granted_us == 80 * MS,
+           "config grant: the round that carries a longer config grants only the flags' 80 ms "
+           "(its majority did not hold the entry when it was sent)");
+
+    sim_run_until(s, s->now_us + 5 * 20 * MS);
+    int64_t later_us = l->expires_us - l->start_us;
+    tap_note("config grant: five heartbeats later the lease runs %.1f ms from its start",
+             later_us / 1000.0);
+    tap_ok(later_us == 95 * MS,
+           "config grant: a round sent after a majority held the entry grants the new 95 ms");
+
+    index = propose_config(t, a, 40);
+    t->allowance = (struct lease_allowance){.latest_index = index,
+                                            .latest_term = raft_term(r),
+                                            .latest_effective_us = 40 * MS,
+                                            .min_effective_us = 40 * MS};
+    lease_state_config_appended(&t->leases[a], 40 * MS);
+    int64_t cut_us = l->expires_us - l->start_us;
+    tap_note("config grant: appending a 40 ms config leaves %.1f ms from the lease's start",
+             cut_us / 1000.0);
+    tap_ok(cut_us <= 40 * MS, "config grant: appending a shorter config cuts the lease at once");
+    sim_check_logs(s);
+    tap_ok(!s->failed, "config grant: no Raft safety violation%s%s", s->failed ? ": " : "",
+           s->failed ? s->failure : "");
+    twin_free(t);
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -471,5 +553,6 @@ int main(int argc, char **argv)
     }
     test_counterexample();
     test_restart_window();
+    test_config_grant();
     return tap_done();
 }
