@@ -103,4 +103,16 @@ test_expect_success 'negative control: a pair naming another life of n1 proves n
     expect_forwarded "\"piggyback\":{\"follower_read\":{\"pair\":PAIR}}" "{stamp_us, index: 0, incarnation: (.incarnation + 1)}"
 '
 
+test_expect_success 'a malformed piggyback is ignored and logged; the append is still acknowledged' '
+    {
+        init_line n1 n1,n2
+        append 1 "\"piggyback\":5"
+        append 2 "\"piggyback\":{\"follower_read\":[1]}"
+    } | node_pipe --election-timeout-ms 10000
+    cat err
+    grep -q "piggyback from peer .* is not an object; ignored" err
+    grep -q "piggyback.follower_read is not an object; ignored" err
+    test "$(jq -s "[.[] | select(.body.type == \"raft_append_res\" and .body.success)] | length" out)" -eq 2
+'
+
 test_done

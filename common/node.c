@@ -180,7 +180,7 @@ static void node_raft_round_confirmed(void *ctx, uint64_t round, int64_t sent_us
  * plugin reads and writes only its own (an empty one is not sent). */
 static void node_attach_mine(cJSON *piggyback, const struct node_plugin *plugin, cJSON *mine)
 {
-    if (mine->child)
+    if (mine && mine->child)
         cJSON_AddItemToObject(piggyback, plugin->name, mine);
     else
         cJSON_Delete(mine);
@@ -189,7 +189,11 @@ static void node_attach_mine(cJSON *piggyback, const struct node_plugin *plugin,
 static const cJSON *node_piggyback_for(const cJSON *piggyback, const struct node_plugin *plugin)
 {
     const cJSON *mine = piggyback ? cJSON_GetObjectItemCaseSensitive(piggyback, plugin->name) : NULL;
-    return cJSON_IsObject(mine) ? mine : NULL;
+    if (mine && !cJSON_IsObject(mine)) {
+        trace_warn("piggyback.%s is not an object; ignored", plugin->name);
+        return NULL;
+    }
+    return mine;
 }
 
 static void node_raft_sending_append(void *ctx, int peer, cJSON *piggyback)

@@ -12,16 +12,20 @@
  * when the driver put something in it. */
 static void raft_attach_piggyback(cJSON *body, cJSON *piggyback)
 {
-    if (piggyback->child)
+    if (piggyback && piggyback->child)
         cJSON_AddItemToObject(body, "piggyback", piggyback);
     else
         cJSON_Delete(piggyback);
 }
 
-static const cJSON *raft_piggyback_of(const cJSON *body)
+static const cJSON *raft_piggyback_of(const cJSON *body, int from)
 {
     const cJSON *piggyback = cJSON_GetObjectItemCaseSensitive(body, "piggyback");
-    return cJSON_IsObject(piggyback) ? piggyback : NULL;
+    if (piggyback && !cJSON_IsObject(piggyback)) {
+        trace_warn("piggyback from peer %d is not an object; ignored", from);
+        return NULL;
+    }
+    return piggyback;
 }
 
 /* ---- leader: sending appends, rounds, commit ---- */
@@ -203,7 +207,7 @@ void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t now_us)
     }
     r->leader_contact_us = now_us;
     r->election_due_us = now_us + raft_random_election_timeout(r);
-    if (r->cb.leader_contact) r->cb.leader_contact(r->cb.ctx, from, raft_piggyback_of(body), now_us);
+    if (r->cb.leader_contact) r->cb.leader_contact(r->cb.ctx, from, raft_piggyback_of(body, from), now_us);
 
     if (prev > r->last_index) {
         raft_reply_append(r, from, false, 0, r->last_index + 1, prev, round, incarnation, now_us);
@@ -292,7 +296,7 @@ void raft_on_append_res(struct raft *r, int from, const cJSON *body, int64_t now
     r->last_ack_us[from] = now_us;
     if (round > 0 && (uint64_t)round > r->acked_round[from] && (uint64_t)round <= r->round)
         r->acked_round[from] = (uint64_t)round;
-    if (r->cb.ack_received) r->cb.ack_received(r->cb.ctx, from, raft_piggyback_of(body), now_us);
+    if (r->cb.ack_received) r->cb.ack_received(r->cb.ctx, from, raft_piggyback_of(body, from), now_us);
     if (success) {
         if (match_index > r->last_index) match_index = r->last_index;
         if (match_index > r->match_index[from]) r->match_index[from] = match_index;
