@@ -35,7 +35,9 @@ for nodes in 3 5; do
             --slurpfile h <(jq -c "select(.type == \"ok\" and .f == \"$strategy\")" "$work/$name.jsonl") '
             def pct(p): if length == 0 then "-" else (sort | .[((length - 1) * p | floor)]) end;
             ($h | length) as $reads
-            | ([$h[] | select(.served_by == $leader or (.served_by == null and .node == $leader))] | length) as $at_leader
+            # Served by the leader (NOTES.md, "Measurements"): its id in served_by, and every
+            # `read`, which carries no served_by and which only a leader answers.
+            | ([$h[] | select(.served_by == $leader or (.served_by == null and $s == "read"))] | length) as $at_leader
             | ([$h[] | .actual_staleness_ms | select(. != null)]) as $stale
             | [$n, $s, (.ok_per_s | floor), .ops[$s].p50_ms, .ops[$s].p99_ms,
                ((.messages.routed - $base) / $reads * 100 | round / 100),

@@ -6,11 +6,15 @@
 #   1. per op type: ops, who served them, latency p50/p99, staleness reported vs the
 #      bound, redirects;
 #   2. a timeline of leadership and the partition;
-#   3. every applicable checker's verdict.
+#   3. every applicable checker's verdict;
+# and the same run as an HTML page (build/run-report: the ops on a timeline beside the
+# leaders and the partition, latency and staleness plots, the verdicts), whose path it
+# prints last.
 # Exit status: 0 when every checker finds no anomaly.
 #
 # Environment: NODE_BIN and STAGE (set by make), DEMO_SECONDS (8; the partition starts
-# at 3/8 of it and heals at 11/16), DEMO_SEED (1), DEMO_DIR (keep the run there).
+# at 3/8 of it and heals at 11/16), DEMO_SEED (1), DEMO_DIR (keep the run there),
+# DEMO_REPORT (where the HTML report goes; DEMO_DIR/report.html).
 set -eu
 cd "$(dirname "$0")/.."
 build=${READPATH_BUILD:-build}
@@ -19,6 +23,7 @@ stage=${STAGE:?STAGE is set by make}
 seconds=${DEMO_SECONDS:-8}
 work=${DEMO_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/readpath-demo.XXXXXX")}
 mkdir -p "$work"
+report=${DEMO_REPORT:-$work/report.html}
 
 # Colour only for a person at a terminal (and never with NO_COLOR set).
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
@@ -55,6 +60,7 @@ if ! "$build/cluster" --bin "$node_bin" --nodes 3 --seed "${DEMO_SEED:-1}" \
     --max-staleness-ms "$bound_ms" --latency-ms 1 --jitter-ms 2 \
     --scenario "$work/scenario.txt" --history "$work/history.jsonl" \
     --summary-json "$work/summary.json" --log-dir "$work/logs" --quiet \
+    --events "$work/events.jsonl" --report "$report" \
     -- -v --heartbeat-ms 20 --election-timeout-ms 150 >"$work/runner.txt" 2>&1; then
     cat "$work/runner.txt"
     echo "${red}demo: the cluster run failed (node logs: $work/logs)${off}"
@@ -187,4 +193,5 @@ for checker in "${checkers[@]}"; do
 done
 echo
 echo "${dim}history: $work/history.jsonl   summary: $work/summary.json   node logs: $work/logs${off}"
+echo "${bold}report: $report${off} (open it in a browser: the run on one time axis)"
 exit "$verdicts"

@@ -161,8 +161,11 @@ for node in "${nodes[@]}"; do
             for c in "${checkers[@]}"; do
                 cstatus=0
                 "$BUILD/$c" "$dir/history.jsonl" >"$dir/$c.out" 2>&1 || cstatus=$?
+                # Exit 4 (nothing to judge) is a failure too: a run that gave a checker
+                # nothing to judge proved nothing (checks/checkers/README.md).
                 case $cstatus in
-                0) ;;
+                0) grep -Eq "judged [1-9][0-9]* ops" "$dir/$c.out" ||
+                    problems+=("$c passed without judging an op: $(head -n 1 "$dir/$c.out")") ;;
                 3) warnings+=("$c: unknown ($(head -n 1 "$dir/$c.out"))") ;;
                 *) problems+=("$c exit $cstatus: $(head -c 1500 "$dir/$c.out")") ;;
                 esac

@@ -4,7 +4,9 @@
 # (so whichever node leads is isolated at some point). Writes are accepted at every
 # node, the cut-off node acknowledges no write while cut off, and the history is
 # linearizable (build/check-linearizable), which a history edited to hold one stale
-# read is not. A second run uses the random nemesis (partitions and pauses).
+# read is not, nor a scripted run whose leader refuses a cas whose `from` matches
+# (READPATH_UNSAFE_REFUSE_CAS=1). A second run uses the random nemesis (partitions and
+# pauses).
 . "$(dirname "$0")/lib.sh"
 
 CLUSTER=$READPATH_ROOT/${READPATH_BUILD:-build}/cluster
@@ -70,7 +72,8 @@ test_expect_success 'the cut-off node acknowledges no write while it is cut off'
 
 if skip_unless_checker 'the history is linearizable'; then
     test_expect_success 'the history is linearizable' '
-        "$CHECK_LIN" "$RUN/h.jsonl"
+        "$CHECK_LIN" "$RUN/h.jsonl" | tee verdict
+        grep -Eq "judged [1-9][0-9]* ops" verdict
     '
 fi
 
@@ -100,8 +103,54 @@ if skip_unless_checker 'negative control: one stale read edited in is flagged'; 
         "$CHECK_LIN" stale.jsonl >verdict 2>&1 || status=$?
         head -c 2000 verdict
         test "$status" -eq 1
+        grep -Eq "judged [1-9][0-9]* ops" verdict
     '
 fi
+
+if skip_unless_checker 'negative control: a node that refuses a cas whose from matches is flagged'; then
+    # READPATH_UNSAFE_REFUSE_CAS=1 makes the leader answer 22 to every third cas whose
+    # `from` matches, without proposing it: c1's third cas (3 -> 4) is refused while x
+    # holds 3, and nothing else runs. A checker that drops failed ops, as Knossos and
+    # Porcupine do, passes this history; with the refusal left out, ours passes it too.
+    test_expect_success 'negative control: a node that refuses a cas whose from matches is flagged' '
+        for op in "n1 write x 1" "n2 cas x 1 2" "n3 cas x 2 3" "n1 cas x 3 4" "n2 read x"; do
+            echo "at 1s client c1 $op"
+        done >refuse.txt
+        stretch_scenario "$(time_stretch)" refuse.txt >scenario.txt
+        READPATH_UNSAFE_REFUSE_CAS=1 cluster --bin "$NODE_BIN" --nodes 3 --scenario scenario.txt \
+            --history refuse.jsonl --summary-json refuse.json --log-dir logs "${NODE_FLAGS[@]}" >out 2>err
+        grep -l "READPATH_UNSAFE_REFUSE_CAS=1: an UNSAFE" logs/*.log
+        jq -c "select(.type != \"invoke\") | {f, value, type, error}" refuse.jsonl
+        jq -se "map(select(.type != \"invoke\") | [.f, .type, .error]) == [[\"write\", \"ok\", null],
+            [\"cas\", \"ok\", null], [\"cas\", \"ok\", null], [\"cas\", \"fail\", 22], [\"read\", \"ok\", null]]" refuse.jsonl
+        status=0
+        "$CHECK_LIN" refuse.jsonl >verdict 2>&1 || status=$?
+        cat verdict
+        test "$status" -eq 1
+        grep -q "judged 5 ops" verdict
+        grep -q "the register then holds 3," verdict
+        grep -q "cas key \"x\" from 3 to 4 -> fail (error 22)" verdict
+        grep -q "a refused cas observed the register" verdict
+        jq -c "select(.error != 22)" refuse.jsonl | grep -v "\"value\":\\[3,4\\]" >dropped.jsonl
+        "$CHECK_LIN" dropped.jsonl | tee verdict
+        grep -q "judged 4 ops" verdict
+    '
+fi
+
+# A node, not a cluster, but the runner always sends a msg_id, so this is where a request
+# without one is seen: served (Maelstrom's rule: no msg_id, no reply) and said so on stderr.
+test_expect_success 'a client read without msg_id gets no reply, and the node says so on stderr' '
+    {
+        init_line n1 n1
+        client_line n1 "{\"type\":\"write\",\"key\":1,\"value\":5,\"msg_id\":2}"
+        client_line n1 "{\"type\":\"read\",\"key\":1}"
+        client_line n1 "{\"type\":\"read\",\"key\":1,\"msg_id\":3}"
+    } >in
+    node_pipe <in
+    cat out err
+    test "$(jq -s "map(select(.body.type == \"read_ok\")) | length" out)" -eq 1
+    grep -q "read from c1 has no msg_id -> served, no reply sent" err
+'
 
 test_expect_success 'random partitions and pauses (nemesis): the run completes cleanly' '
     cluster --bin "$NODE_BIN" --nodes 3 --nemesis partition,pause --nemesis-interval-ms 400 \
@@ -114,7 +163,8 @@ test_expect_success 'random partitions and pauses (nemesis): the run completes c
 
 if skip_unless_checker 'the nemesis history is linearizable'; then
     test_expect_success 'the nemesis history is linearizable' '
-        "$CHECK_LIN" "$RUN/n.jsonl"
+        "$CHECK_LIN" "$RUN/n.jsonl" | tee verdict
+        grep -Eq "judged [1-9][0-9]* ops" verdict
     '
 fi
 

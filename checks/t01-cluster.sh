@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stage 01 on a cluster, under the local runner (build/cluster): the seed's examples,
+# Stage 01 on a cluster, under the local runner (build/cluster): the course task's examples,
 # a follower cut off with a deposed leader, a randomized run, and the negative control
 # that shows the staleness checker catching the naive "time since heartbeat" bound.
 . "$(dirname "$0")/lib.sh"
@@ -13,7 +13,7 @@ timing="--heartbeat-ms 20 --election-timeout-ms 150"
 # ok entries of one kind: ok_ops F [jq-filter]
 ok_ops() { jq -c "select(.type == \"ok\" and .f == \"$1\") ${2:+| select($2)}" history.jsonl; }
 
-test_expect_success 'seed examples on 3 nodes: followers serve within the bound; a bound of 0 goes to the leader' '
+test_expect_success 'the course task'"'"'s examples on 3 nodes: followers serve within the bound; a bound of 0 goes to the leader' '
     cat >scenario.txt <<SCENARIO
 at 1s   client c1 leader write x "42"
 at 1.5s client c2 follower1 follower_read x 5000
@@ -46,8 +46,10 @@ test_expect_success '5 nodes, leader + follower1 cut off: reads are fresh within
     echo "follower1 reads:"
     jq -c "select(.f == \"follower_read\" and .type != \"invoke\") |
         {time_us, type, value, served_by, actual_staleness_ms, linearizable, reason, error}" history.jsonl
-    "$build/check-staleness" history.jsonl
-    "$build/check-linearizable" history.jsonl
+    "$build/check-staleness" history.jsonl | tee verdict
+    grep -Eq "judged [1-9][0-9]* ops" verdict
+    "$build/check-linearizable" history.jsonl | tee verdict
+    grep -Eq "judged [1-9][0-9]* ops" verdict
 '
 
 test_expect_success 'negative control: the naive bound without CheckQuorum is flagged' '
@@ -62,12 +64,13 @@ test_expect_success 'negative control: the naive bound without CheckQuorum is fl
     echo "answer: $served"
     # The arithmetic: the read claims every write acknowledged before
     # invoke - actual_staleness is visible; x = 2 was acknowledged before that.
-    jq -n -e --argjson w "$write2" --argjson i "$read" --argjson s "$served" "
-        (\$i.time_us - \$s.actual_staleness_ms * 1000) as \$claim
-        | \"claims to show every write acknowledged before \(\$claim) us; x = 2 was at \(\$w.time_us) us\"
-        | debug | \$w.time_us < \$claim and \$s.value == 1 and \$s.linearizable == false"
+    claim=$(jq -n --argjson i "$read" --argjson s "$served" "\$i.time_us - \$s.actual_staleness_ms * 1000")
+    echo "it claims to show every write acknowledged before $claim us; x = 2 was at $(echo "$write2" | jq .time_us) us"
+    jq -n -e --argjson w "$write2" --argjson s "$served" --argjson claim "$claim" \
+        "\$w.time_us < \$claim and \$s.value == 1 and \$s.linearizable == false" >/dev/null
     status=0
-    "$build/check-staleness" history.jsonl || status=$?
+    "$build/check-staleness" history.jsonl | tee verdict || status=$?
+    grep -Eq "judged [1-9][0-9]* ops" verdict
     echo "check-staleness exit status: $status (1 = anomaly found)"
     [ "$status" -eq 1 ]
 '
@@ -92,8 +95,10 @@ test_expect_success 'randomized: partitions, 1-5 ms links, reads on every node p
         --history history.jsonl --quiet -- $timing >summary.txt 2>trace.txt
     cat summary.txt
     [ "$(ok_ops follower_read ".linearizable == false" | wc -l)" -ge 50 ]
-    "$build/check-staleness" history.jsonl
-    "$build/check-linearizable" history.jsonl
+    "$build/check-staleness" history.jsonl | tee verdict
+    grep -Eq "judged [1-9][0-9]* ops" verdict
+    "$build/check-linearizable" history.jsonl | tee verdict
+    grep -Eq "judged [1-9][0-9]* ops" verdict
 '
 
 test_done

@@ -80,6 +80,7 @@ stale_verdict() { # stale_verdict NAME WANT: check-staleness must exit WANT
     head -n 6 verdict
     echo "check-staleness exit status: $status (want $2)"
     test "$status" -eq "$2"
+    grep -Eq "judged [1-9][0-9]* ops" verdict
 }
 
 test_expect_success 'rate 0.92, allowance 10%: the claims cover real time; check-staleness passes' '

@@ -77,7 +77,7 @@ test_expect_success 'the incarnation a follower stamps survives JSON printing ex
         { init_line n1 n1,n2; client_line n1 "$append" n2; } | node_pipe
         json_lines out
         jq -se "[.[] | select(.body.type == \"raft_append_res\")] | length == 1" out >/dev/null
-        jq -se "[.[] | select(.body.type == \"raft_append_res\") | .body.fr_incarnation]
+        jq -se "[.[] | select(.body.type == \"raft_append_res\") | .body.piggyback.follower_read.incarnation]
             | .[0] | (type == \"number\" and . >= 0 and . < 1e15 and . == floor)" out
     done
 '

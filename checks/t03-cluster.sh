@@ -58,7 +58,8 @@ test_expect_success 'right after an election: the new leader has no lease yet an
 '
 
 test_expect_success 'the scripted run is linearizable' '
-    "$CHECK_LIN" "$RUN/cl.jsonl"
+    "$CHECK_LIN" "$RUN/cl.jsonl" | tee verdict
+    grep -Eq "judged [1-9][0-9]* ops" verdict
 '
 
 test_expect_success 'lease reads under random partitions: linearizable, mostly served on the lease' '
@@ -73,7 +74,8 @@ test_expect_success 'lease reads under random partitions: linearizable, mostly s
                round_trips: group_by(.network_round_trips) | map({n: .[0].network_round_trips, reads: length})}" \
         "$RUN/nem.jsonl" | tee counts
     jq -e ".on_lease > .fallback and .on_lease > 100" counts
-    "$CHECK_LIN" "$RUN/nem.jsonl"
+    "$CHECK_LIN" "$RUN/nem.jsonl" | tee verdict
+    grep -Eq "judged [1-9][0-9]* ops" verdict
 '
 
 test_done

@@ -30,53 +30,101 @@ verdict() {
     fi
 }
 
+# judged N: the last verdict says it judged exactly N ops (a pass over nothing proves nothing).
+judged() {
+    grep -q "judged $1 ops" verdict && return 0
+    echo "expected the verdict to say \"judged $1 ops\""
+    return 1
+}
+
 # --- linearizability ---------------------------------------------------------------------
 
 test_expect_success 'linearizable: writes, a cas, a failed cas and a missing key' '
     verdict 0 "$LIN" "$DATA/lin-good-sequential.jsonl"
+    judged 6
 '
 
 test_expect_success 'linearizable: a stale read (1 after write 2 completed) is flagged' '
     verdict 1 "$LIN" "$DATA/lin-stale-read.jsonl"
+    judged 3
     grep -q "lines 5..6: process 1 read key \"a\" -> ok \"x1\"" verdict
 '
 
 test_expect_success 'linearizable: a lost write (key absent after the write completed)' '
     verdict 1 "$LIN" "$DATA/lin-lost-write.jsonl"
+    judged 2
     grep -q "read key 1 -> fail (error 20)" verdict
 '
 
 test_expect_success 'linearizable: a cas that succeeded against the wrong value' '
     verdict 1 "$LIN" "$DATA/lin-cas-wrong-value.jsonl"
+    judged 2
     grep -q "cas key 1 from 2 to 3 -> ok" verdict
+'
+
+# A cas refused with a definite error observed the register (SPEC.md's error table: 22 says
+# the value was not `from`, 20 that the key was absent) at one point inside its interval.
+test_expect_success 'linearizable: a cas refused (22) while its from held the whole time is flagged' '
+    verdict 1 "$LIN" "$DATA/lin-cas-refused-while-from-held.jsonl"
+    judged 3
+    grep -q "lines 3..4: process 1 cas key 1 from 1 to 2 -> fail (error 22)" verdict
+    grep -q "the register then holds 1," verdict
+'
+
+test_expect_success 'linearizable: ...but not when a concurrent write may have changed the value first' '
+    verdict 0 "$LIN" "$DATA/lin-cas-refused-concurrent-write.jsonl"
+    judged 4
+'
+
+test_expect_success 'linearizable: ...nor when an info write nobody read may have landed before it' '
+    verdict 0 "$LIN" "$DATA/lin-cas-refused-after-info-write.jsonl"
+    judged 3
+'
+
+test_expect_success 'linearizable: a cas refused with 20 (key absent) after a write completed is flagged' '
+    verdict 1 "$LIN" "$DATA/lin-cas-absent-after-write.jsonl"
+    judged 2
+    grep -q "cas key 1 from 1 to 2 -> fail (error 20)" verdict
+'
+
+test_expect_success 'linearizable: ...but not while the first write was in flight; other errors say nothing' '
+    verdict 0 "$LIN" "$DATA/lin-cas-absent-before-write.jsonl"
+    judged 2
 '
 
 test_expect_success 'linearizable: overlapping writes that fit in one order only' '
     verdict 0 "$LIN" "$DATA/lin-one-order.jsonl"
+    judged 4
 '
 
 test_expect_success 'linearizable: ...and a later read that needs the other order too' '
     verdict 1 "$LIN" "$DATA/lin-one-order-flips-back.jsonl"
+    judged 5
 '
 
 test_expect_success 'linearizable: an info write may take effect after the client gave up' '
     verdict 0 "$LIN" "$DATA/lin-info-write-later.jsonl"
+    judged 5
 '
 
 test_expect_success 'linearizable: a failed write did not happen, so reading it is flagged' '
     verdict 1 "$LIN" "$DATA/lin-failed-write-seen.jsonl"
+    judged 4
 '
 
 test_expect_success 'linearizable: a write that never completed may be read' '
     verdict 0 "$LIN" "$DATA/lin-never-completed.jsonl"
+    judged 2
 '
 
 test_expect_success 'linearizable: keys and values compare as JSON ({"a":1} = {"a":1.0})' '
     verdict 0 "$LIN" "$DATA/lin-json-values.jsonl"
+    judged 2
 '
 
 test_expect_success 'linearizable: a stale follower_read is judged only if it claims linearizable' '
     verdict 0 "$LIN" "$DATA/lin-follower-read-stale.jsonl"
+    judged 2
     sed "s/\"linearizable\":false/\"linearizable\":true/" \
         "$DATA/lin-follower-read-stale.jsonl" >claims.jsonl
     verdict 1 "$LIN" claims.jsonl
@@ -93,11 +141,13 @@ test_expect_success 'linearizable: reads stdin; an exhausted --budget is "unknow
 
 test_expect_success 'staleness: reads within their claim pass; linearizable:true ones are skipped' '
     verdict 0 "$STALE" "$DATA/stale-fresh-enough.jsonl"
+    judged 2
     grep -q "1 linearizable:true left to check-linearizable" verdict
 '
 
 test_expect_success 'staleness: a read older than its staleness claim is flagged, with the arithmetic' '
     verdict 1 "$STALE" "$DATA/stale-older-than-claim.jsonl"
+    judged 1
     grep -q "fresh as of 250000 us = invoke 350000 us - actual_staleness 100 ms:" verdict
     grep -q "lines 3..4: process 0 write key 1 value 2 -> ok, 200000..200100 us" verdict
 '
@@ -107,6 +157,7 @@ test_expect_success 'staleness: a read older than its staleness claim is flagged
 # on its own clock's scale (100 / 0.5) and passed it; the runner's clock flags it.
 test_expect_success 'staleness: the same read from a half-speed clock is flagged too (judged in real time)' '
     verdict 1 "$STALE" "$DATA/stale-slow-clock.jsonl"
+    judged 1
     grep -q "actual_staleness 100 ms (real time; the serving node.s clock runs at rate 0.5):" verdict
 '
 
@@ -119,34 +170,41 @@ test_expect_success 'staleness: ...and passes once its claim covers the real tim
 
 test_expect_success 'staleness: actual_staleness_ms above max_staleness_ms is flagged' '
     verdict 1 "$STALE" "$DATA/stale-over-bound.jsonl"
+    judged 1
     grep -q "actual_staleness_ms 300 > max_staleness_ms 200" verdict
 '
 
 test_expect_success 'staleness: "key absent" long after a write completed is flagged' '
     verdict 1 "$STALE" "$DATA/stale-absent-missed-write.jsonl"
+    judged 1
 '
 
 test_expect_success 'staleness: an info write proves nothing (its completion is unknown)' '
     verdict 0 "$STALE" "$DATA/stale-info-write.jsonl"
+    judged 1
 '
 
 # --- read-your-writes ----------------------------------------------------------------------
 
 test_expect_success 'ryw: sessions that see their own writes, or later ones, pass' '
     verdict 0 "$RYW" "$DATA/ryw-good.jsonl"
+    judged 3
 '
 
 test_expect_success 'ryw: a session that reads an older write than its own is flagged' '
     verdict 1 "$RYW" "$DATA/ryw-misses-own-write.jsonl"
+    judged 1
     grep -q "lines 1..2: process 1 write key 1 value 1" verdict
 '
 
 test_expect_success 'ryw: "key absent" after the session wrote the key is flagged' '
     verdict 1 "$RYW" "$DATA/ryw-absent-after-own-write.jsonl"
+    judged 1
 '
 
 test_expect_success 'ryw: a concurrent write of another session may be the one seen' '
     verdict 0 "$RYW" "$DATA/ryw-concurrent-write.jsonl"
+    judged 1
 '
 
 # --- bad input -----------------------------------------------------------------------------
@@ -166,6 +224,37 @@ test_expect_success 'every checker: bad input exits 2 and names the line' '
     sed "/follower_read/s/,\"actual_staleness_ms\":100//" "$DATA/stale-fresh-enough.jsonl" >x.jsonl
     verdict 2 "$STALE" x.jsonl
     grep -q "^bad input: line 6: follower_read ok without actual_staleness_ms" verdict
+'
+
+test_expect_success 'every checker: --help prints its usage on stdout and exits 0' '
+    for tool in "$LIN" "$STALE" "$RYW" "$GEN"; do
+        "$tool" --help >help 2>help.err
+        cat help
+        grep -q "^usage: ${tool##*/} " help
+        test_cmp /dev/null help.err
+    done
+'
+
+# A checker that judged nothing has proved nothing: exit 4, not a pass (README.md).
+test_expect_success 'every checker: a history with nothing to judge exits 4 and says "judged 0 ops"' '
+    cat >nothing.jsonl <<-\EOF
+{"time_us":1000,"process":0,"type":"invoke","f":"ryw_read","key":1,"node":"n3"}
+{"time_us":1100,"process":0,"type":"fail","f":"ryw_read","key":1,"error":20,"node":"n3"}
+{"time_us":1200,"process":1,"type":"invoke","f":"cas","key":1,"value":[1,2],"node":"n1"}
+{"time_us":1300,"process":1,"type":"fail","f":"cas","key":1,"value":[1,2],"error":11,"node":"n1"}
+{"time_us":1400,"process":0,"type":"invoke","f":"write","key":1,"value":1,"node":"n1"}
+{"time_us":1500,"process":0,"type":"fail","f":"write","key":1,"value":1,"error":11,"node":"n1"}
+EOF
+    for checker in "$LIN" "$STALE" "$RYW"; do
+        verdict 4 "$checker" nothing.jsonl
+        grep -q "^nothing to judge: judged 0 ops" verdict
+    done
+    # the same, but the write is acknowledged after the ryw_read: still nothing for check-ryw
+    sed "\$s/\"fail\"/\"ok\"/" nothing.jsonl >before-own.jsonl
+    verdict 4 "$RYW" before-own.jsonl
+    grep -q "(1 came before any acknowledged write" verdict
+    verdict 0 "$LIN" before-own.jsonl
+    judged 1
 '
 
 # --- the search against brute force --------------------------------------------------------
@@ -214,6 +303,7 @@ test_expect_success 'linearizable: 10,000 ops, 5 keys, concurrency 10 in seconds
         verdict "$1" "$LIN" "$2" >/dev/null
         took_ms=$((($(date +%s%N) - start_ns) / 1000000))
         echo "$2: exit $1 in $took_ms ms: $(head -n 1 verdict | cut -c1-100)"
+        judged 9887
         [ "$took_ms" -lt "${limit_ms%.*}" ]
     done
 '

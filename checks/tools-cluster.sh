@@ -40,7 +40,7 @@ test_expect_success '--help lists the flags and every fault, and exits 0' '
     for flag in --bin --nodes --latency-ms --jitter-ms --seed --scenario --nemesis \
                 --rate --concurrency --time-limit --keys --mix --timeout-ms --history \
                 --summary-json --log-dir --target --max-staleness-ms --prefer-follower \
-                --restart-after-ms --data-dir; do
+                --restart-after-ms --data-dir --keep-logs; do
         grep -q -- "$flag" out
     done
     for fault in partition isolate cut duplicate pause resume kill restart-after clock; do
@@ -181,14 +181,21 @@ if [ -x "$LEASE_NODE" ]; then
 	at 500ms client c2 leader read x
 	EOT
         cluster --bin "$LEASE_NODE" --scenario sc.txt --history h.jsonl "${NODE_FLAGS[@]}" >out 2>err
-        for c in linearizable staleness ryw; do
-            "$READPATH_ROOT/${READPATH_BUILD:-build}/check-$c" h.jsonl
+        "$CHECK_LIN" h.jsonl | tee verdict
+        grep -q "judged 2 ops" verdict
+        # No follower_read or ryw_read here: they read the history, and say they judged none.
+        for c in staleness ryw; do
+            status=0
+            "$READPATH_ROOT/${READPATH_BUILD:-build}/check-$c" h.jsonl | tee verdict || status=$?
+            test "$status" -eq 4
+            grep -q "^nothing to judge: judged 0 ops" verdict
         done
         # The same history with the read turned stale must still be flagged.
         jq -c "if .f == \"read\" and .type == \"ok\" then .value = 7 else . end" h.jsonl >stale.jsonl
         status=0
-        "$READPATH_ROOT/${READPATH_BUILD:-build}/check-linearizable" stale.jsonl || status=$?
+        "$CHECK_LIN" stale.jsonl | tee verdict || status=$?
         test "$status" -eq 1
+        grep -Eq "judged [1-9][0-9]* ops" verdict
     '
 
     test_expect_success '--lease-configs: every nemesis fault step sends the next config in turn, from c(C+1)' '
@@ -299,7 +306,8 @@ test_expect_success 'duplicate 1 delivers every peer message twice (with jitter,
     jq -e "[.messages.links[] | select(.delivered > 0) | .duplicated] | all(. > 0)" s.json
     jq -e ".total.ok > 200 and .total.info == 0" s.json
     jq -e "[.served_by[]] | map(select(. > 0)) | length == 1" s.json
-    "$CHECK_LIN" h.jsonl
+    "$CHECK_LIN" h.jsonl | tee verdict
+    grep -Eq "judged [1-9][0-9]* ops" verdict
 '
 
 test_expect_success 'duplicate off stops it: copies only between the two lines' '
@@ -396,6 +404,40 @@ test_expect_success 'each node gets its own READPATH_SEED, and clock rates only 
     grep -q "READPATH_CLOCK_RATE=unset" a/n1.log
     test "$(grep -h -o "SEED=[0-9]*" a/*.log | sort -u | wc -l)" -eq 3
     test_cmp a/n1.log b/n1.log
+'
+
+# Without --log-dir the node logs go to a new $TMPDIR/readpath-cluster-XXXXXX, which a run
+# that passed removes: nobody reads it, and every suite run used to leave one behind.
+test_expect_success 'the temporary log directory is removed after a clean run, kept with --keep-logs' '
+    mkdir tmp
+    echo "clock n2 0.8" >sc.txt
+    TMPDIR=$PWD/tmp "$CLUSTER" --bin "$FIXTURES/env-node.sh" --scenario sc.txt \
+        --summary-json s.json >out 2>err
+    cat out
+    grep -q "^node logs: removed (the run passed; --keep-logs keeps them)" out
+    jq -e ".log_dir == null" s.json
+    test_cmp /dev/null <(ls tmp)
+    TMPDIR=$PWD/tmp "$CLUSTER" --bin "$FIXTURES/env-node.sh" --scenario sc.txt --keep-logs \
+        --summary-json s.json >out 2>err
+    kept=$(jq -r .log_dir s.json)
+    echo "kept: $kept"
+    grep -q "^node logs: $kept$" out
+    grep -q "READPATH_CLOCK_RATE=0.8" "$kept/n2.log"
+'
+
+test_expect_success '...and kept when a node failed, or when a READPATH_UNSAFE_ switch is on' '
+    mkdir tmp
+    status=0
+    TMPDIR=$PWD/tmp "$CLUSTER" --bin "$(command -v sleep)" --nodes 1 --init-timeout-ms 300 \
+        --summary-json s.json -- 30 >out 2>err || status=$?
+    test "$status" -eq 1
+    grep "^node logs: " out
+    test -f "$(jq -r .log_dir s.json)/n1.log"
+    echo "clock n2 0.8" >sc.txt
+    READPATH_UNSAFE_ANYTHING=1 TMPDIR=$PWD/tmp "$CLUSTER" --bin "$FIXTURES/env-node.sh" \
+        --scenario sc.txt --summary-json s.json >out 2>err
+    grep -q "READPATH_CLOCK_RATE=0.8" "$(jq -r .log_dir s.json)/n2.log"
+    test "$(ls tmp | wc -l)" -eq 2
 '
 
 test_expect_success 'history entries for a node with an injected clock carry clock_rate' '

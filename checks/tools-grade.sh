@@ -46,6 +46,12 @@ test_expect_success 'the naive node passes the piped course examples and fails s
     # the counterexample: check-linearizable names the read that cannot be placed
     grep -q "| NOT linearizable" card
     grep -q "read key \"x\" -> fail (error 20)" card
+    # and its run as an HTML report, the offending ops marked as the anomaly
+    report=$(sed -n "s/^ *| report: //p" card | head -n 1)
+    echo "report: $report"
+    test -s "$report"
+    grep -q "<h3>check-linearizable: ANOMALY</h3>" "$report"
+    grep -q "<li class=\"anomaly\"" "$report"
 '
 
 test_expect_success 'the python starter passes init and the protocol basics and fails the key/value checks' '

@@ -33,6 +33,12 @@ static struct {
         if (node.stage->features[i_]->plugin && node.stage->features[i_]->plugin->hook)            \
             node.stage->features[i_]->plugin->hook args
 
+/* The same walk, naming the plugin: NODE_EACH_PLUGIN_WITH(applied, p) p->applied(...). */
+#define NODE_EACH_PLUGIN_WITH(hook, plugin)                                                        \
+    for (int i_ = 0; i_ < node.stage->feature_count; i_++)                                         \
+        for (const struct node_plugin *plugin = node.stage->features[i_]->plugin;                  \
+             plugin && plugin->hook; plugin = NULL)
+
 
 /* ---- small accessors ---- */
 
@@ -170,28 +176,54 @@ static void node_raft_round_confirmed(void *ctx, uint64_t round, int64_t sent_us
     readindex_progress(clock_now_us());
 }
 
-static void node_raft_append_extend(void *ctx, int peer, cJSON *append)
+/* Raft's piggyback object holds one object per plugin, under the plugin's name, so each
+ * plugin reads and writes only its own (an empty one is not sent). */
+static void node_attach_mine(cJSON *piggyback, const struct node_plugin *plugin, cJSON *mine)
 {
-    (void)ctx;
-    NODE_EACH_PLUGIN(append_extend, (peer, append));
+    if (mine->child)
+        cJSON_AddItemToObject(piggyback, plugin->name, mine);
+    else
+        cJSON_Delete(mine);
 }
 
-static void node_raft_append_seen(void *ctx, int leader, const cJSON *append, int64_t now_us)
+static const cJSON *node_piggyback_for(const cJSON *piggyback, const struct node_plugin *plugin)
 {
-    (void)ctx;
-    NODE_EACH_PLUGIN(append_seen, (leader, append, now_us));
+    const cJSON *mine = piggyback ? cJSON_GetObjectItemCaseSensitive(piggyback, plugin->name) : NULL;
+    return cJSON_IsObject(mine) ? mine : NULL;
 }
 
-static void node_raft_append_res_extend(void *ctx, cJSON *res, int64_t now_us)
+static void node_raft_sending_append(void *ctx, int peer, cJSON *piggyback)
 {
     (void)ctx;
-    NODE_EACH_PLUGIN(append_res_extend, (res, now_us));
+    NODE_EACH_PLUGIN_WITH(sending_append, plugin) {
+        cJSON *mine = cJSON_CreateObject();
+        plugin->sending_append(peer, mine);
+        node_attach_mine(piggyback, plugin, mine);
+    }
 }
 
-static void node_raft_append_res_seen(void *ctx, int peer, const cJSON *res, int64_t now_us)
+static void node_raft_leader_contact(void *ctx, int leader, const cJSON *piggyback, int64_t now_us)
 {
     (void)ctx;
-    NODE_EACH_PLUGIN(append_res_seen, (peer, res, now_us));
+    NODE_EACH_PLUGIN_WITH(leader_contact, plugin)
+        plugin->leader_contact(leader, node_piggyback_for(piggyback, plugin), now_us);
+}
+
+static void node_raft_sending_ack(void *ctx, cJSON *piggyback, int64_t now_us)
+{
+    (void)ctx;
+    NODE_EACH_PLUGIN_WITH(sending_ack, plugin) {
+        cJSON *mine = cJSON_CreateObject();
+        plugin->sending_ack(mine, now_us);
+        node_attach_mine(piggyback, plugin, mine);
+    }
+}
+
+static void node_raft_ack_received(void *ctx, int peer, const cJSON *piggyback, int64_t now_us)
+{
+    (void)ctx;
+    NODE_EACH_PLUGIN_WITH(ack_received, plugin)
+        plugin->ack_received(peer, node_piggyback_for(piggyback, plugin), now_us);
 }
 
 /* READPATH_PIN_ELECTION_TIMEOUT=1 (tests only) makes every election timeout exactly the
@@ -287,11 +319,11 @@ static void node_handle_init(const cJSON *envelope)
         .apply = node_raft_apply,
         .leadership_changed = node_raft_leadership_changed,
         .round_confirmed = node_raft_round_confirmed,
-        .append_extend = node_raft_append_extend,
         .persist_append = node_raft_appended,
-        .append_seen = node_raft_append_seen,
-        .append_res_extend = node_raft_append_res_extend,
-        .append_res_seen = node_raft_append_res_seen,
+        .sending_append = node_raft_sending_append,
+        .leader_contact = node_raft_leader_contact,
+        .sending_ack = node_raft_sending_ack,
+        .ack_received = node_raft_ack_received,
     };
     if (node.storage) {
         callbacks.persist_term_vote = node_persist_term_vote;

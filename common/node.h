@@ -88,10 +88,14 @@ struct node_plugin {
      * was never committed); called before anything acknowledges it. */
     void (*appended)(int64_t index, const struct raft_entry *entry);
     void (*applied)(int64_t index, const struct raft_entry *entry);
-    void (*append_extend)(int peer, cJSON *append);
-    void (*append_seen)(int leader, const cJSON *append, int64_t now_us);
-    void (*append_res_extend)(cJSON *res, int64_t now_us);
-    void (*append_res_seen)(int peer, const cJSON *res, int64_t now_us);
+    /* Riding on Raft's own traffic (zero extra messages). `mine` is this plugin's own
+     * object inside the message, named after the plugin: what its sending_* hook put
+     * there on the other node, or NULL if it put nothing. A plugin never sees Raft's
+     * fields, nor another plugin's. */
+    void (*sending_append)(int peer, cJSON *mine); /* leading: an append is going to peer */
+    void (*leader_contact)(int leader, const cJSON *mine, int64_t now_us);
+    void (*sending_ack)(cJSON *mine, int64_t now_us); /* following: acking an append */
+    void (*ack_received)(int peer, const cJSON *mine, int64_t now_us);
     /* A write or cas committed at `index`: add fields to its *_ok reply. */
     void (*write_reply_extend)(cJSON *reply, int64_t index);
     /* Once per event-loop turn, after the turn's messages. */

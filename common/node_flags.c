@@ -37,10 +37,17 @@ static void node_usage(FILE *out, const char *argv0, const struct node_stage *st
             "  -v                        trace elections, redirects, ... on stderr\n"
             "  --help                    this text\n\n"
             "environment: READPATH_CLOCK_RATE (this node's clock rate, default 1.0),\n"
-            "             READPATH_SEED (seed for election jitter)\n",
+            "             READPATH_SEED (seed for election jitter)\n\n"
+            "client messages (SPEC.md):",
             argv0, stage->name, stage->summary, NODE_DEFAULT_HEARTBEAT_MS,
             NODE_DEFAULT_ELECTION_TIMEOUT_MS, NODE_DEFAULT_REQUEST_TIMEOUT_MS,
             NODE_DEFAULT_MAX_INFLIGHT);
+    for (int i = 0; i < node_linkv_handler_count; i++)
+        fprintf(out, " %s", node_linkv_handlers[i].type);
+    for (int f = 0; f < stage->feature_count; f++)
+        for (int i = 0; i < stage->features[f]->handler_count; i++)
+            fprintf(out, " %s", stage->features[f]->handlers[i].type);
+    fputc('\n', out);
     for (int f = 0; f < stage->feature_count; f++) {
         const struct node_feature *feature = stage->features[f];
         if (feature->flag_count > 0) fprintf(out, "\n%s adds:\n", feature->name);

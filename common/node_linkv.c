@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "proto.h"
 #include "readindex.h"
+#include "trace.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@ static struct {
     const struct node_stage *stage;
     int last_apply_result; /* kv_apply's result for the latest applied entry */
     bool leader_local_read; /* READPATH_UNSAFE_LEADER_LOCAL_READ: the lab's broken read */
+    bool refuse_cas;       /* READPATH_UNSAFE_REFUSE_CAS */
+    long matching_cas;     /* cas ops seen whose `from` matched, under refuse_cas */
 } linkv;
 
 void node_linkv_start(struct raft *raft, struct kv *kv, bool maelstrom,
@@ -28,6 +31,7 @@ void node_linkv_start(struct raft *raft, struct kv *kv, bool maelstrom,
     linkv.maelstrom = maelstrom;
     linkv.stage = stage;
     linkv.leader_local_read = node_unsafe_test_switch("READPATH_UNSAFE_LEADER_LOCAL_READ");
+    linkv.refuse_cas = node_unsafe_test_switch("READPATH_UNSAFE_REFUSE_CAS");
 }
 
 static cJSON *node_ok_body(const char *request_type)
@@ -140,6 +144,18 @@ static void node_handle_write(struct node_request *req)
     node_propose(req, node_command(req, "write", "key", "value", NULL));
 }
 
+/* READPATH_UNSAFE_REFUSE_CAS=1, a negative control for check-linearizable: every third cas
+ * whose `from` matches the leader's state is refused with 22 and never proposed. A refusal is
+ * an observation ("the value was not `from`"), and this one is false; a checker that drops
+ * failed ops, as Knossos and Porcupine do, cannot see it. */
+static bool node_refuses_matching_cas(const cJSON *key, const cJSON *from)
+{
+    const cJSON *value;
+    if (!linkv.refuse_cas || kv_read(linkv.kv, key, &value) != PROTO_OK) return false;
+    if (!cJSON_Compare(value, from, true)) return false;
+    return ++linkv.matching_cas % 3 == 0;
+}
+
 static void node_handle_cas(struct node_request *req)
 {
     const cJSON *key, *from, *to;
@@ -148,6 +164,13 @@ static void node_handle_cas(struct node_request *req)
         return;
     if (!raft_is_leader(linkv.raft)) {
         node_forward(req);
+        return;
+    }
+    if (node_refuses_matching_cas(key, from)) {
+        trace_warn("READPATH_UNSAFE_REFUSE_CAS: cas from %s matches -> error 22, not proposed",
+                   req->client);
+        node_reply_error(req, PROTO_PRECONDITION_FAILED,
+                         "current value is not `from` (a lie: READPATH_UNSAFE_REFUSE_CAS=1)");
         return;
     }
     node_propose(req, node_command(req, "cas", "key", "from", "to", NULL));

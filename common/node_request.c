@@ -173,6 +173,8 @@ void node_reply(struct node_request *req, cJSON *body)
     } else if (req->client_msg_id >= 0) {
         proto_send(node_id(), req->client, req->client_msg_id, body);
     } else {
+        /* Maelstrom's rule: no msg_id, nothing to reply to. Said, so the silence is explained. */
+        trace_warn("%s from %s has no msg_id -> served, no reply sent", req->type, req->client);
         cJSON_Delete(body);
     }
     node_request_free(req);

@@ -72,11 +72,20 @@ struct raft_callbacks {
     void (*persist_term_vote)(void *ctx, int64_t term, int voted_for);
     void (*persist_append)(void *ctx, int64_t index, const struct raft_entry *entry);
     void (*persist_truncate)(void *ctx, int64_t after_index); /* drop entries > after */
-    /* Optional piggyback hooks for read paths (may be NULL). */
-    void (*append_extend)(void *ctx, int peer, cJSON *append);
-    void (*append_seen)(void *ctx, int leader, const cJSON *append, int64_t now_us);
-    void (*append_res_extend)(void *ctx, cJSON *res, int64_t now_us);
-    void (*append_res_seen)(void *ctx, int peer, const cJSON *res, int64_t now_us);
+    /* Piggybacking, for read paths (all optional). Raft's appends and their acks carry
+     * a "piggyback" object that raft itself never reads: the driver fills it before an
+     * append or an ack is sent and gets it back (or NULL) when one arrives, so a read
+     * path adds zero messages and never parses raft's own fields.
+     * - sending_append: this leader is about to send an append (entries or a heartbeat)
+     *   to `peer`.
+     * - leader_contact: an append from the leader of this node's current term arrived.
+     * - sending_ack: this node is about to answer an append.
+     * - ack_received: an ack addressed to this life of this leader, in its term, arrived
+     *   (successful or not). */
+    void (*sending_append)(void *ctx, int peer, cJSON *piggyback);
+    void (*leader_contact)(void *ctx, int leader, const cJSON *piggyback, int64_t now_us);
+    void (*sending_ack)(void *ctx, cJSON *piggyback, int64_t now_us);
+    void (*ack_received)(void *ctx, int peer, const cJSON *piggyback, int64_t now_us);
 };
 
 struct raft;

@@ -16,8 +16,9 @@
 #    forwarding, ReadIndex batching) and the scaling charts drawn from it.
 # 4. Latency sensitivity: read p50 per strategy at 0.1, 1 and 10 ms links, N = 3, 80/20.
 # Every point runs BENCH_REPEATS times (seeds 1, 2, 3, ...); the median is reported with
-# the min-max. Writes bench/results/*.csv and *.png and prints a summary table
-# (bench/results/summary.txt).
+# the min-max. Writes $BENCH_OUT/*.csv and *.png and prints a summary table
+# ($BENCH_OUT/summary.txt). The committed copy in bench/results/ is what NOTES.md quotes;
+# refresh it on purpose with BENCH_OUT=bench/results.
 #
 # How the per-read costs are computed (the node does not count them itself):
 #   - msgs/read = (messages routed between nodes - those of a baseline run) / answered
@@ -42,11 +43,11 @@
 # Environment: BENCH_SECONDS (3), BENCH_LATENCY_SECONDS (2.5, also the reads-only runs),
 # BENCH_RATE (1000 ops/s offered), BENCH_LOAD_RATE (4000), BENCH_REPEATS (3),
 # BENCH_NODES and BENCH_LOAD_NODES ("3 5 7"), BENCH_LINKS_MS ("0.1 1 10"),
-# BENCH_OPS (100000), BENCH_OUT (bench/results), BENCH_STAGES (the nodes that built).
+# BENCH_OPS (100000), BENCH_OUT (build/bench), BENCH_STAGES (the nodes that built).
 set -eu
 cd "$(dirname "$0")/../.."
 build=${READPATH_BUILD:-build}
-out=${BENCH_OUT:-bench/results}
+out=${BENCH_OUT:-$build/bench}
 seconds=${BENCH_SECONDS:-3}
 latency_seconds=${BENCH_LATENCY_SECONDS:-2.5}
 rate=${BENCH_RATE:-1000}

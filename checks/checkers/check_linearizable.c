@@ -2,9 +2,10 @@
  *
  *   check-linearizable [--budget N] [--brute-force] [FILE]
  *
- * Judges read, write, cas and every read whose reply says linearizable:true (wgl.h explains the
- * search). Prints one verdict line; on an anomaly, the ops where the search got stuck.
- * Exit 0 linearizable, 1 not, 2 bad input, 3 unknown (a key's search exceeded --budget). */
+ * Judges read, write, cas (refused ones too) and every read whose reply says linearizable:true
+ * (wgl.h explains the search). Prints one verdict line, which says "judged N ops"; on an
+ * anomaly, the ops where the search got stuck. Exit 0 linearizable, 1 not, 2 bad input,
+ * 3 unknown (a key's search exceeded --budget), 4 nothing to judge. */
 #include "checker.h"
 #include "history.h"
 #include "wgl.h"
@@ -25,16 +26,42 @@ static void explain_violation(const history *h, const lin_op *key_ops, const lin
     history_print_value(stdout, h, r->best_state);
     printf(",\n  and this op, which must take effect before it returns, cannot come next:\n");
     history_print_op(stdout, h, r->stuck_op);
+    if (r->stuck_op->fn == HISTORY_CAS && r->stuck_op->outcome == HISTORY_FAIL)
+        printf("  (a refused cas observed the register: error 22 says it held a value other than "
+               "`from`, error 20 that the key was absent, at some moment inside its interval)\n");
     if (r->pending_count == 0) return;
     printf("  nor can any of the ops that could have gone before it help:\n");
     for (size_t i = 0; i < r->pending_count; i++)
         history_print_op(stdout, h, r->pending[i]);
 }
 
+#define USAGE "usage: check-linearizable [--budget N] [--brute-force] [FILE]\n"
+
 static int usage(void)
 {
-    printf("bad input: usage: check-linearizable [--budget N] [--brute-force] [FILE]\n");
+    printf("bad input: " USAGE);
     return CHECKER_BAD_INPUT;
+}
+
+static int help(void)
+{
+    printf(USAGE "Is the history (FILE, or stdin) linearizable? Judges read, write, cas (a cas\n"
+                 "refused with 20 or 22 too) and every read whose reply says linearizable:true.\n"
+                 "  --budget N     configurations explored per key before giving up (%d)\n"
+                 "  --brute-force  try every order instead (at most %d judged ops)\n"
+                 "Prints a verdict line that says \"judged N ops\". Exit 0 linearizable, 1 not,\n"
+                 "2 bad input, 3 unknown (out of budget), 4 nothing to judge.\n",
+           DEFAULT_BUDGET, LIN_BRUTE_FORCE_MAX_OPS);
+    return CHECKER_OK;
+}
+
+/* A history with no op to judge proves nothing: saying "linearizable" would pass it. */
+static int nothing_judged(const history *h)
+{
+    printf("nothing to judge: " CHECKER_JUDGED " of %zu (no read, write or cas that completed or "
+           "may have taken effect, and no read that says linearizable:true)\n",
+           (size_t)0, h->op_count);
+    return CHECKER_NOTHING_JUDGED;
 }
 
 /* Reference mode for the randomized test: the same history, judged by trying every order. */
@@ -46,10 +73,10 @@ static int brute_force(const history *h, const lin_op *ops, size_t count)
         return CHECKER_BAD_INPUT;
     }
     if (lin_brute_force(ops, count, h->key_count) == LIN_LINEARIZABLE) {
-        printf("linearizable (brute force over %zu ops)\n", count);
+        printf("linearizable (brute force): " CHECKER_JUDGED "\n", count);
         return CHECKER_OK;
     }
-    printf("NOT linearizable (brute force over %zu ops: no order works)\n", count);
+    printf("NOT linearizable (brute force: no order works): " CHECKER_JUDGED "\n", count);
     return CHECKER_ANOMALY;
 }
 
@@ -82,21 +109,22 @@ static int check_by_key(const history *h, lin_op *ops, size_t count, size_t left
 
     int status;
     if (violations > 0) {
-        printf("NOT linearizable: %zu of %zu keys have no valid order (%zu ops judged)\n",
+        printf("NOT linearizable: %zu of %zu keys have no valid order; " CHECKER_JUDGED "\n",
                violations, h->key_count, count);
         for (size_t k = 0; k < h->key_count; k++)
             if (results[k].verdict == LIN_VIOLATION)
                 explain_violation(h, by_key + key_start[k], &results[k]);
         status = CHECKER_ANOMALY;
     } else if (out_of_budget > 0) {
-        printf("unknown: %zu of %zu keys exceeded the budget of %zu configurations each\n",
-               out_of_budget, h->key_count, budget);
+        printf("unknown: %zu of %zu keys exceeded the budget of %zu configurations each; "
+               CHECKER_JUDGED "\n",
+               out_of_budget, h->key_count, budget, count);
         status = CHECKER_UNKNOWN;
     } else {
-        printf("linearizable: %zu ops on %zu keys; judged %zu (set aside %zu info writes nobody "
-               "saw), skipped %zu (failed, info reads, linearizable:false reads); "
+        printf("linearizable: " CHECKER_JUDGED " on %zu keys (set aside %zu info writes nobody "
+               "saw); skipped %zu of the %zu (failed, info reads, linearizable:false reads); "
                "%zu configurations explored\n",
-               h->op_count, h->key_count, count, pruned, left_out, configurations);
+               count, h->key_count, pruned, left_out, h->op_count, configurations);
         status = CHECKER_OK;
     }
     for (size_t k = 0; k < h->key_count; k++)
@@ -112,6 +140,7 @@ int main(int argc, char **argv)
     size_t budget = DEFAULT_BUDGET;
     bool use_brute_force = false;
     const char *path = NULL;
+    if (checker_wants_help(argc, argv)) return help();
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--budget") == 0 && i + 1 < argc) {
             char *end;
@@ -139,8 +168,9 @@ int main(int argc, char **argv)
         lin_op *ops;
         size_t left_out;
         size_t count = lin_ops_from_history(&h, &ops, &left_out);
-        status = use_brute_force ? brute_force(&h, ops, count)
-                                 : check_by_key(&h, ops, count, left_out, budget);
+        status = count == 0        ? nothing_judged(&h)
+                 : use_brute_force ? brute_force(&h, ops, count)
+                                   : check_by_key(&h, ops, count, left_out, budget);
         free(ops);
     }
     history_free(&h);

@@ -13,7 +13,8 @@
  * the process overwrote itself when another process wrote the same value again later; unique
  * values (which the runner uses) rule that out. Also flagged, as a sanity check: a value that
  * no write could have produced before the read completed.
- * Exit 0 no anomaly, 1 anomaly, 2 bad input. */
+ * The verdict line says "judged N ops". Exit 0 no anomaly, 1 anomaly, 2 bad input, 4 nothing
+ * to judge (no ryw_read after an acknowledged write of its session). */
 #include "checker.h"
 #include "history.h"
 
@@ -125,10 +126,19 @@ static void explain(const history *h, const ryw_anomaly *a)
     }
 }
 
+#define USAGE "usage: check-ryw [FILE]\n"
+
 int main(int argc, char **argv)
 {
+    if (checker_wants_help(argc, argv)) {
+        printf(USAGE "Does every ryw_read return a state no older than its session's last\n"
+                     "acknowledged write to the key? Reads FILE, or stdin.\n"
+                     "Prints a verdict line that says \"judged N ops\". Exit 0 no anomaly,\n"
+                     "1 anomaly, 2 bad input, 4 nothing to judge.\n");
+        return CHECKER_OK;
+    }
     if (argc > 2 || (argc == 2 && argv[1][0] == '-' && argv[1][1] != '\0')) {
-        printf("bad input: usage: check-ryw [FILE]\n");
+        printf("bad input: " USAGE);
         return CHECKER_BAD_INPUT;
     }
     FILE *in = checker_open_input(argc == 2 ? argv[1] : NULL);
@@ -141,15 +151,20 @@ int main(int argc, char **argv)
         status = CHECKER_BAD_INPUT;
     } else {
         check_sessions(&r, &h);
-        printf("%s: %zu of %zu judged ryw_reads return a state older than the session's own "
-               "write (%zu came before any acknowledged write of theirs)\n",
-               r.anomaly_count ? "read-your-writes VIOLATED" : "read-your-writes holds",
-               r.anomaly_count, r.judged, r.before_any_own_write);
+        printf("%s: " CHECKER_JUDGED " (ryw_reads after an acknowledged write of their "
+               "session), %zu return a state older than the session's own write (%zu came before "
+               "any acknowledged write of theirs)\n",
+               r.anomaly_count ? "read-your-writes VIOLATED"
+               : r.judged      ? "read-your-writes holds"
+                               : "nothing to judge",
+               r.judged, r.anomaly_count, r.before_any_own_write);
         for (size_t i = 0; i < r.anomaly_count && i < ANOMALIES_SHOWN; i++)
             explain(&h, &r.anomalies[i]);
         if (r.anomaly_count > ANOMALIES_SHOWN)
             printf("  ... and %zu more\n", r.anomaly_count - ANOMALIES_SHOWN);
-        status = r.anomaly_count ? CHECKER_ANOMALY : CHECKER_OK;
+        status = r.anomaly_count ? CHECKER_ANOMALY
+                 : r.judged      ? CHECKER_OK
+                                 : CHECKER_NOTHING_JUDGED;
     }
     free(r.anomalies);
     history_free(&h);

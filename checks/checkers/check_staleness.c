@@ -19,7 +19,8 @@
  * history; it is held to max_staleness_ms, the bound it asked for, which an honest node's
  * actual staleness never exceeds. Also flagged, as a sanity check: a value that no write could have produced before the read
  * completed. Reads whose reply says linearizable:true are left to check-linearizable.
- * Exit 0 no anomaly, 1 anomaly, 2 bad input. */
+ * The verdict line says "judged N ops". Exit 0 no anomaly, 1 anomaly, 2 bad input, 4 nothing
+ * to judge (no follower_read it could hold to a claim). */
 #include "checker.h"
 #include "history.h"
 
@@ -177,10 +178,19 @@ static void explain(const history *h, const staleness_anomaly *a)
     }
 }
 
+#define USAGE "usage: check-staleness [FILE]\n"
+
 int main(int argc, char **argv)
 {
+    if (checker_wants_help(argc, argv)) {
+        printf(USAGE "Did every follower_read that says linearizable:false honour the staleness it\n"
+                     "claimed (actual_staleness_ms, max_staleness_ms)? Reads FILE, or stdin.\n"
+                     "Prints a verdict line that says \"judged N ops\". Exit 0 no anomaly,\n"
+                     "1 anomaly, 2 bad input, 4 nothing to judge.\n");
+        return CHECKER_OK;
+    }
     if (argc > 2 || (argc == 2 && argv[1][0] == '-' && argv[1][1] != '\0')) {
-        printf("bad input: usage: check-staleness [FILE]\n");
+        printf("bad input: " USAGE);
         return CHECKER_BAD_INPUT;
     }
     FILE *in = checker_open_input(argc == 2 ? argv[1] : NULL);
@@ -195,16 +205,20 @@ int main(int argc, char **argv)
     for (size_t i = 0; status == CHECKER_OK && i < h.op_count; i++)
         if (judge(&r, &h, &h.ops[i]) != 0) status = CHECKER_BAD_INPUT;
     if (status == CHECKER_OK) {
-        printf("%s: %zu of %zu judged follower_reads break their staleness claim "
-               "(%zu linearizable:true left to check-linearizable, %zu absent reads with no "
-               "bound not judged)\n",
-               r.anomaly_count ? "bounded staleness VIOLATED" : "bounded staleness holds",
-               r.anomaly_count, r.judged, r.left_to_linearizable, r.absent_without_bound);
+        printf("%s: " CHECKER_JUDGED " (follower_reads that say linearizable:false), %zu break "
+               "their staleness claim (%zu linearizable:true left to check-linearizable, %zu "
+               "absent reads with no bound not judged)\n",
+               r.anomaly_count ? "bounded staleness VIOLATED"
+               : r.judged      ? "bounded staleness holds"
+                               : "nothing to judge",
+               r.judged, r.anomaly_count, r.left_to_linearizable, r.absent_without_bound);
         for (size_t i = 0; i < r.anomaly_count && i < ANOMALIES_SHOWN; i++)
             explain(&h, &r.anomalies[i]);
         if (r.anomaly_count > ANOMALIES_SHOWN)
             printf("  ... and %zu more\n", r.anomaly_count - ANOMALIES_SHOWN);
-        status = r.anomaly_count ? CHECKER_ANOMALY : CHECKER_OK;
+        status = r.anomaly_count ? CHECKER_ANOMALY
+                 : r.judged      ? CHECKER_OK
+                                 : CHECKER_NOTHING_JUDGED;
     }
     free(r.anomalies);
     history_free(&h);

@@ -27,3 +27,10 @@ FILE *checker_open_input(const char *path)
     if (in == NULL) printf("bad input: cannot open %s: %s\n", path, strerror(errno));
     return in;
 }
+
+bool checker_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
+    return false;
+}

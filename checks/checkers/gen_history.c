@@ -8,7 +8,8 @@
  * op that takes effect does so at one random instant inside its interval (an info op's instant
  * may fall after the client gave up), and the ops are applied to a map in instant order, so
  * the uncorrupted history is linearizable by construction. --corrupt-percent then edits that
- * share of read results and failed cas ops, which usually (not always) breaks it: the checkers
+ * share of read results and failed cas ops (claimed to succeed, or refused with the other of
+ * errors 20 and 22), which usually (not always) breaks it: the checkers
  * must tell which. --dup-values draws written values from {1,2,3} to exercise repeated values;
  * --read-types adds follower/ryw/lease reads, whose linearizable:false replies may be stale. */
 #include "checker.h"
@@ -163,8 +164,10 @@ static void corrupt(sim_op *ops, const gen_options *o)
             op->value = (int)rng_below(op->value + 3); /* often an older value, or absent */
             op->ok = op->value != 0;
             op->error_code = 20;
-        } else if (op->kind == SIM_CAS && !op->ok) {
+        } else if (op->kind == SIM_CAS && !op->ok && rng_percent(50)) {
             op->ok = true; /* a cas that "succeeded" against the wrong value */
+        } else if (op->kind == SIM_CAS && !op->ok) {
+            op->error_code = op->error_code == 20 ? 22 : 20; /* refused for the wrong reason */
         }
     }
 }
@@ -220,11 +223,14 @@ static void print_history(sim_op *ops, const gen_options *o)
     free(events);
 }
 
+#define USAGE                                                                                      \
+    "usage: gen-history [--seed N] [--ops N] [--keys N] [--processes N]\n"                         \
+    "  [--info-percent P] [--corrupt-percent P] [--dup-values] [--read-types]\n"                   \
+    "  [--max-gap-us N] [--max-duration-us N]\n"
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: gen-history [--seed N] [--ops N] [--keys N] [--processes N]\n"
-                    "  [--info-percent P] [--corrupt-percent P] [--dup-values] [--read-types]\n"
-                    "  [--max-gap-us N] [--max-duration-us N]\n");
+    fprintf(stderr, USAGE);
     return 2;
 }
 
@@ -239,6 +245,11 @@ int main(int argc, char **argv)
                      .max_duration_us = 5000};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
+        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
+            printf(USAGE "Prints a random linearizable history of a KV store (the checkers' test\n"
+                         "bench), optionally corrupted; checks/checkers/README.md has the flags.\n");
+            return 0;
+        }
         if (strcmp(flag, "--dup-values") == 0) {
             o.dup_values = true;
             continue;

@@ -16,8 +16,11 @@
 
 /* A read that found no key: the register's initial state, which no write produces. */
 #define HISTORY_ABSENT (-1)
-/* Maelstrom's key-does-not-exist error: a read that fails with it observed "absent". */
+/* Maelstrom's key-does-not-exist error: a read or cas that fails with it observed "absent". */
 #define HISTORY_ERROR_KEY_ABSENT 20
+/* Maelstrom's precondition-failed error: a cas that fails with it found a value other than its
+ * `from`. */
+#define HISTORY_ERROR_PRECONDITION_FAILED 22
 
 typedef enum {
     HISTORY_READ,

@@ -21,8 +21,19 @@ static bool register_step(const lin_op *op, int state, int *next_state)
     case LIN_CAS:
         *next_state = op->value_id;
         return state == op->cas_from_id;
+    case LIN_CAS_REFUSED: /* error 22: the key was there, and not `from` (SPEC.md) */
+        *next_state = state;
+        return state != HISTORY_ABSENT && state != op->cas_from_id;
     }
     return false;
+}
+
+/* An op that observes the register without changing it, and may be placed in this state. */
+static bool observes_now(const lin_op *op, int state)
+{
+    int unchanged;
+    return (op->kind == LIN_READ || op->kind == LIN_CAS_REFUSED) &&
+           register_step(op, state, &unchanged);
 }
 
 size_t lin_ops_from_history(const history *h, lin_op **ops, size_t *left_out)
@@ -46,6 +57,16 @@ size_t lin_ops_from_history(const history *h, lin_op **ops, size_t *left_out)
             if (!history_claims_linearizable(op)) continue;
             model.kind = LIN_READ;
             if (observed_absent) model.value_id = HISTORY_ABSENT;
+        } else if (op->fn == HISTORY_CAS && op->outcome == HISTORY_FAIL) {
+            /* Knossos and Porcupine drop failed ops; a refusal is evidence, so it is judged. */
+            if (op->error_code == HISTORY_ERROR_KEY_ABSENT) {
+                model.kind = LIN_READ;
+                model.value_id = HISTORY_ABSENT;
+            } else if (op->error_code == HISTORY_ERROR_PRECONDITION_FAILED) {
+                model.kind = LIN_CAS_REFUSED;
+            } else {
+                continue; /* not done, and nothing observed */
+            }
         } else {
             if (op->outcome == HISTORY_FAIL) continue;
             model.kind = op->fn == HISTORY_WRITE ? LIN_WRITE : LIN_CAS;
@@ -65,11 +86,17 @@ size_t lin_ops_from_history(const history *h, lin_op **ops, size_t *left_out)
  * nor need it, so removing it keeps the order valid; and leaving it out is always allowed,
  * since it may never have happened. Timeouts during a partition produce many such writes, and
  * each one kept doubles the configurations a failing search must rule out. Leaving out an info
- * cas removes its requirement of `from`, which may free another info write: repeat. */
+ * cas removes its requirement of `from`, which may free another info write: repeat.
+ * A refused cas (22) breaks that argument: it needs "anything but `from`", which the info
+ * write's value may be the only way to give it. So an info write is kept when a refusal could
+ * come after it (the last refusal completed no earlier than the write was invoked). */
 static size_t prune_unobserved(const lin_op *ops, size_t count, bool *keep)
 {
     int max_value = 0;
+    int64_t last_refusal_us = INT64_MIN;
     for (size_t i = 0; i < count; i++) {
+        if (ops[i].kind == LIN_CAS_REFUSED && ops[i].complete_us > last_refusal_us)
+            last_refusal_us = ops[i].complete_us;
         if (ops[i].value_id > max_value) max_value = ops[i].value_id;
         if (ops[i].cas_from_id > max_value) max_value = ops[i].cas_from_id;
     }
@@ -86,6 +113,7 @@ static size_t prune_unobserved(const lin_op *ops, size_t count, bool *keep)
         changed = false;
         for (size_t i = 0; i < count; i++) {
             if (!keep[i] || !ops[i].may_never_happen || observers[ops[i].value_id] != 0) continue;
+            if (last_refusal_us >= ops[i].invoke_us) continue;
             keep[i] = false;
             pruned++;
             changed = true;
@@ -195,14 +223,15 @@ typedef enum {
  * return comes after this read's call and real time still holds. So if any order completes
  * this configuration, one starting with that read does, and it need not branch. Without this,
  * the search tries every subset of the concurrent reads of the current value before the write
- * the first return needs: exponential in the concurrency on one key. */
+ * the first return needs: exponential in the concurrency on one key. The same holds for a
+ * refused cas whose observation is true of the current value. */
 static next_ops push_candidates(search *s, int state)
 {
     size_t first = s->candidate_count;
     const event *e = s->head.next;
     for (; e != NULL && !e->is_return; e = e->next) {
         const lin_op *op = s->ops[e->op];
-        if (op->kind == LIN_READ && op->value_id == state) {
+        if (observes_now(op, state)) {
             s->candidate_count = first;
             push_candidate(s, e->op);
             return FORCED;
@@ -222,7 +251,8 @@ static next_ops push_candidates(search *s, int state)
     }
     for (size_t i = placed; i < s->candidate_count && needed->kind == LIN_READ; i++) {
         const lin_op *op = s->ops[s->candidates[i]];
-        if (op->kind == LIN_READ || op->value_id != needed->value_id) continue;
+        if (!(op->kind == LIN_WRITE || op->kind == LIN_CAS) || op->value_id != needed->value_id)
+            continue;
         uint32_t swap = s->candidates[i];
         s->candidates[i] = s->candidates[placed];
         s->candidates[placed++] = swap;

@@ -15,14 +15,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The register model's view of an op: what it observed or did, and when it may have done it. */
-typedef enum { LIN_READ, LIN_WRITE, LIN_CAS } lin_kind;
+/* The register model's view of an op: what it observed or did, and when it may have done it.
+ * A cas refused with a definite error observed the register without changing it, as a read
+ * does: error 20 says the key was absent (a LIN_READ of HISTORY_ABSENT), error 22 that it held
+ * a value other than `from` (LIN_CAS_REFUSED), at one point inside the op's interval. */
+typedef enum { LIN_READ, LIN_WRITE, LIN_CAS, LIN_CAS_REFUSED } lin_kind;
 
 typedef struct {
     lin_kind kind;
     int key_id;
     int value_id;    /* read: the value it saw (HISTORY_ABSENT too); write, cas: the value set */
-    int cas_from_id; /* cas: the value it required */
+    int cas_from_id; /* cas: the value it required; refused cas: the value it did not find */
     /* An info write or cas: it may take effect at any point after its invoke, or never, so its
      * response time is +infinity. Every other op must take effect within its interval. */
     bool may_never_happen;
@@ -32,9 +35,10 @@ typedef struct {
 } lin_op;
 
 /* The ops the register model judges: every write and cas that may have happened, every `read`,
- * and every other read whose reply says linearizable:true. A failed op did not happen, except
- * that a read failing with error 20 observed "absent". An info read constrains nothing. Returns
- * how many ops it keeps; *left_out counts the rest. The caller frees *ops. */
+ * every other read whose reply says linearizable:true, and every cas refused with error 20 or
+ * 22. A failed op did not happen, but a read failing with error 20 observed "absent", and a
+ * refused cas observed what its error says. An info read constrains nothing. Returns how many
+ * ops it keeps; *left_out counts the rest. The caller frees *ops. */
 size_t lin_ops_from_history(const history *h, lin_op **ops, size_t *left_out);
 
 typedef enum { LIN_LINEARIZABLE, LIN_VIOLATION, LIN_OUT_OF_BUDGET } lin_verdict;

@@ -13,6 +13,10 @@
 # Nothing is passed to the node but Maelstrom messages (no flags, no environment
 # switches), so the node runs with its own defaults.
 #
+# A fault check whose checker finds an anomaly writes an HTML report of its run
+# (build/grade-reports/stage-NN-check-K.html, or $GRADE_REPORTS; checks/report/README.md)
+# and prints its path.
+#
 # GRADE_SHORT=1 keeps one fault run, the highest stage's, whose op mix covers every
 # stage (what checks/tools-grade.sh uses). GRADE_STAGE_ONLY=1 keeps only stage NN's
 # examples and protocol checks, no fault run: the quick verdict on an unfinished
@@ -47,6 +51,8 @@ fault_run_wanted() {
 first_stage=0
 [ "${GRADE_STAGE_ONLY:-0}" != 1 ] || first_stage=$GRADE_STAGE
 
+# A failed fault check leaves an HTML report of its run here; last time's go first.
+rm -f "$GRADE_REPORTS"/stage-*-check-*.html 2>/dev/null || true
 echo "grading $NODE, stages 00..$(printf %02d "$GRADE_STAGE")${GRADE_SHORT:+ (short)}"
 names=("raft kv: read, write, cas (Maelstrom lin-kv)" "follower reads with bounded staleness"
     "read-your-writes" "lease reads")
@@ -60,4 +66,7 @@ for stage in $(seq "$first_stage" "$GRADE_STAGE"); do
 done
 echo
 cat "$test_scratch"/summary-*
+reports=$(ls "$GRADE_REPORTS"/stage-*-check-*.html 2>/dev/null | wc -l)
+[ "$reports" -gt 0 ] &&
+    echo "$reports HTML report(s) of failed fault checks, the anomaly highlighted: $GRADE_REPORTS/"
 [ "$grade_total_fail" -eq 0 ]

@@ -37,6 +37,9 @@
 GRADE_DIR=$READPATH_ROOT/checks/grade
 GRADE_BUILD=$READPATH_ROOT/${READPATH_BUILD:-build}
 CLUSTER=$GRADE_BUILD/cluster
+# Where a failed fault check's HTML report goes (checks/report/README.md): kept after the
+# run, the anomaly highlighted on the timeline.
+GRADE_REPORTS=${GRADE_REPORTS:-$GRADE_BUILD/grade-reports}
 
 grade_pass=0
 grade_fail=0
@@ -288,7 +291,8 @@ run_cluster() {
     r=$(ready_at)
     place_scenario "$r" "$GRADE_DIR/scenarios/$scenario" >scenario.txt
     timeout -k 2 "$(scaled 120)" "$CLUSTER" --bin "$NODE" --nodes 3 --init-timeout-ms 10000 --scenario scenario.txt \
-        --timeout-ms 2000 --history h.jsonl --summary-json s.json --log-dir logs --quiet "$@" >summary 2>runner.err ||
+        --timeout-ms 2000 --history h.jsonl --events events.jsonl --summary-json s.json --log-dir logs \
+        --quiet "$@" >summary 2>runner.err ||
         status=$?
     if [ ! -s h.jsonl ]; then
         echo "the runner wrote no history (status $status):"
@@ -322,7 +326,21 @@ judge_with_() {
     fi
     echo "$checker says (exit $status):"
     head -c 3000 verdict
+    report_failure_ "$file"
     return 1
+}
+
+# The run as an HTML report a person can look at: the ops on a timeline, the faults and
+# leaders the runner saw, every checker's verdict with the offending ops highlighted.
+report_failure_() {
+    local out events=()
+    [ -x "$GRADE_BUILD/run-report" ] || return 0
+    mkdir -p "$GRADE_REPORTS"
+    out=$GRADE_REPORTS/stage-${nn:-xx}-check-$test_count.html
+    [ -s events.jsonl ] && events=(--events events.jsonl)
+    if "$GRADE_BUILD/run-report" --history "$1" "${events[@]}" --out "$out" >/dev/null 2>&1; then
+        echo "report: $out"
+    fi
 }
 judge_linearizable() { judge_with_ check-linearizable "$@"; }
 judge_staleness() { judge_with_ check-staleness "$@"; }

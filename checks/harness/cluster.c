@@ -5,6 +5,7 @@
  * send, flush what the nodes should read, then sleep in poll() until a node writes or
  * the next timer is due. Nothing blocks elsewhere, so a paused node or a slow pipe
  * delays only itself, and every timestamp comes from the same monotonic clock. */
+#include "events.h"
 #include "history.h"
 #include "ids.h"
 #include "monotime.h"
@@ -22,11 +23,15 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 enum { CLUSTER_EXIT_OK = 0, CLUSTER_EXIT_NODE_FAILED = 1, CLUSTER_EXIT_USAGE = 2 };
 enum { CLUSTER_SHUTDOWN_GRACE_US = 1000000, CLUSTER_BAD_LINES_SHOWN = 5 };
@@ -54,6 +59,9 @@ typedef struct {
     workload_state work;
     history_log history;
     summary_stats summary;
+    events_log events;
+    /* --report without --history or --events: both go to this temporary directory. */
+    char report_tmp_dir[PATH_MAX];
     int64_t start_raw_us, now_us, run_end_us;
     cluster_phase phase;
     char log_dir[PATH_MAX];
@@ -355,6 +363,11 @@ static void cluster_on_node_line(void *ctx, int node_index, char *line, size_t l
     }
     int peer = ids_node_index(dest->valuestring, cl->node_count);
     if (peer >= 0) {
+        const cJSON *append_type = cJSON_GetObjectItemCaseSensitive(body, "type");
+        const cJSON *append_term = cJSON_GetObjectItemCaseSensitive(body, "term");
+        if (cJSON_IsString(append_type) && strcmp(append_type->valuestring, "raft_append") == 0 &&
+            cJSON_IsNumber(append_term))
+            events_note_append(&cl->events, cl->now_us, node_index, append_term->valuedouble);
         /* Who leads, for scenarios that name roles: the sender of appends in the highest
          * term. A deposed leader still sending in an old term does not count. */
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(body, "type");
@@ -388,6 +401,23 @@ static void cluster_on_node_line(void *ctx, int node_index, char *line, size_t l
 }
 
 /* ---- set-up ---- */
+
+/* --report reads the history and the events file after the run; when the command line
+ * names neither, they are written to a temporary directory that the report replaces. */
+static int cluster_report_inputs(cluster *cl)
+{
+    static char history_path[PATH_MAX + 16], events_path[PATH_MAX + 16];
+    if (!cl->opt.report_path || (cl->opt.history_path && cl->opt.events_path)) return 0;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(cl->report_tmp_dir, sizeof cl->report_tmp_dir, "%s/readpath-report-XXXXXX",
+             tmp ? tmp : "/tmp");
+    if (!mkdtemp(cl->report_tmp_dir)) return -1;
+    snprintf(history_path, sizeof history_path, "%s/history.jsonl", cl->report_tmp_dir);
+    snprintf(events_path, sizeof events_path, "%s/events.jsonl", cl->report_tmp_dir);
+    if (!cl->opt.history_path) cl->opt.history_path = history_path;
+    if (!cl->opt.events_path) cl->opt.events_path = events_path;
+    return 0;
+}
 
 static int cluster_make_log_dir(cluster *cl)
 {
@@ -648,6 +678,11 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
         fprintf(stderr, "cluster: --bin %s: %s\n", cl->opt.bin, strerror(errno));
         return CLUSTER_EXIT_USAGE;
     }
+    if (cluster_report_inputs(cl) < 0) {
+        fprintf(stderr, "cluster: --report: cannot create a temporary directory: %s\n",
+                strerror(errno));
+        return CLUSTER_EXIT_USAGE;
+    }
     if (history_open(&cl->history, cl->opt.history_path) < 0) {
         fprintf(stderr, "cluster: --history %s: %s\n", cl->opt.history_path, strerror(errno));
         return CLUSTER_EXIT_USAGE;
@@ -678,6 +713,7 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
                (int64_t)(cl->opt.jitter_ms * 1000),
                (uint64_t)cl->opt.seed);
     summary_init(&cl->summary, cl->node_count);
+    events_init(&cl->events, cl->node_count);
     workload_init(&cl->work, &cfg, cl->node_count, (const char(*)[IDS_NAME_MAX])cl->node_names,
                   cl->sc.clock_rate_by_node, (uint64_t)cl->opt.seed, &cl->history, &cl->summary,
                   cluster_deliver, cl);
@@ -698,30 +734,120 @@ static void cluster_teardown(cluster *cl)
     workload_free(&cl->work);
     route_free(&cl->net);
     summary_free(&cl->summary);
+    events_free(&cl->events);
     scenario_free(&cl->sc);
     nemesis_free(&cl->nemesis);
     history_close(&cl->history);
 }
 
+/* A READPATH_UNSAFE_* switch reaches the nodes through our environment: the run is a
+ * negative control, and its logs are the evidence that the switch was on. */
+static bool cluster_unsafe_switch_set(void)
+{
+    for (char **var = environ; *var; var++)
+        if (strncmp(*var, "READPATH_UNSAFE_", 16) == 0) return true;
+    return false;
+}
+
+/* The temporary log directory (no --log-dir) of a run that passed is removed: nobody reads
+ * it, and every suite run used to leave one in $TMPDIR. A failed or interrupted run keeps it,
+ * as do --keep-logs and an unsafe switch. */
+static bool cluster_keeps_logs(const cluster *cl, int rc)
+{
+    return cl->opt.log_dir || cl->opt.keep_logs || rc != CLUSTER_EXIT_OK ||
+           cluster_interrupted || cluster_unsafe_switch_set();
+}
+
+static void cluster_remove_logs(cluster *cl)
+{
+    for (int i = 0; i < cl->node_count; i++) {
+        char log_path[PATH_MAX + IDS_NAME_MAX + 8];
+        snprintf(log_path, sizeof log_path, "%s/%s.log", cl->log_dir, cl->node_names[i]);
+        unlink(log_path);
+    }
+    if (rmdir(cl->log_dir) < 0)
+        fprintf(stderr, "cluster: left %s behind: %s\n", cl->log_dir, strerror(errno));
+}
+
 static int cluster_report(cluster *cl)
 {
-    summary_context ctx = {.net = &cl->net,
-                           .nodes = cl->nodes,
-                           .node_count = cl->node_count,
-                           .seed = (uint64_t)cl->opt.seed,
-                           .log_dir = cl->log_dir};
-    if (cl->summary.run_end_us == 0) cl->summary.run_end_us = cl->now_us;
-    summary_print(&cl->summary, &ctx, stdout);
     int rc = cl->node_failed ? CLUSTER_EXIT_NODE_FAILED : CLUSTER_EXIT_OK;
     for (int i = 0; i < cl->node_count; i++) {
         char how[128];
         if (procs_describe_exit(&cl->nodes[i], how, sizeof how)) rc = CLUSTER_EXIT_NODE_FAILED;
     }
+    bool keep_logs = cluster_keeps_logs(cl, rc);
+    summary_context ctx = {.net = &cl->net,
+                           .nodes = cl->nodes,
+                           .node_count = cl->node_count,
+                           .seed = (uint64_t)cl->opt.seed,
+                           .log_dir = keep_logs ? cl->log_dir : NULL};
+    if (cl->summary.run_end_us == 0) cl->summary.run_end_us = cl->now_us;
+    summary_print(&cl->summary, &ctx, stdout);
+    if (!keep_logs) cluster_remove_logs(cl);
     if (cl->opt.summary_json_path &&
         summary_write_json(&cl->summary, &ctx, cl->opt.summary_json_path) < 0) {
         fprintf(stderr, "cluster: --summary-json %s: %s\n", cl->opt.summary_json_path,
                 strerror(errno));
         rc = CLUSTER_EXIT_USAGE;
+    }
+    return rc;
+}
+
+extern char **environ;
+
+/* The events file, then the report: build/run-report, found beside this executable
+ * (so build/sanitize/cluster runs build/sanitize/run-report), reads the history and the
+ * events and runs the checkers. Returns -1 when either could not be written. */
+static int cluster_write_report(cluster *cl)
+{
+    int rc = 0;
+    if (cl->opt.events_path) {
+        events_context ctx = {.node_names = (const char(*)[IDS_NAME_MAX])cl->node_names,
+                              .clock_rate_by_node = cl->sc.clock_rate_by_node,
+                              .faults = cl->summary.faults,
+                              .clients_start_us = cl->summary.clients_start_us,
+                              .clients_stop_us = cl->summary.run_end_us,
+                              .end_us = cl->now_us,
+                              .seed = (uint64_t)cl->opt.seed,
+                              .bin = cl->opt.bin};
+        if (events_write(&cl->events, &ctx, cl->opt.events_path) < 0) {
+            fprintf(stderr, "cluster: --events %s: %s\n", cl->opt.events_path, strerror(errno));
+            rc = -1;
+        }
+    }
+    if (rc == 0 && cl->opt.report_path) {
+        char tool[PATH_MAX];
+        ssize_t len = readlink("/proc/self/exe", tool, sizeof tool - 16);
+        if (len < 0) len = 0;
+        tool[len] = '\0';
+        char *slash = strrchr(tool, '/');
+        snprintf(slash ? slash + 1 : tool, 16, "run-report");
+        char *history = (char *)cl->opt.history_path, *events = (char *)cl->opt.events_path;
+        char *out = (char *)cl->opt.report_path;
+        char *argv[] = {tool, "--history", history, "--events", events, "--out", out, NULL};
+        pid_t pid;
+        int status = 0;
+        fflush(stdout); /* the summary before anything the report might print */
+        int err = posix_spawn(&pid, tool, NULL, NULL, argv, environ);
+        if (err != 0) {
+            fprintf(stderr, "cluster: --report: cannot run %s: %s (make tools builds it)\n", tool,
+                    strerror(err));
+            rc = -1;
+        } else if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "cluster: --report: %s failed; no report written\n", tool);
+            rc = -1;
+        } else {
+            printf("report: %s\n", cl->opt.report_path);
+        }
+    }
+    if (cl->report_tmp_dir[0]) {
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/history.jsonl", cl->report_tmp_dir);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/events.jsonl", cl->report_tmp_dir);
+        unlink(path);
+        rmdir(cl->report_tmp_dir);
     }
     return rc;
 }
@@ -753,6 +879,7 @@ int main(int argc, char **argv)
     procs_shutdown(cl.nodes, cl.node_count, CLUSTER_SHUTDOWN_GRACE_US);
     history_close(&cl.history);
     rc = cluster_report(&cl);
+    if (cluster_write_report(&cl) < 0 && rc == CLUSTER_EXIT_OK) rc = CLUSTER_EXIT_USAGE;
     if (cluster_interrupted) {
         fprintf(stderr, "cluster: interrupted\n");
         rc = 130;

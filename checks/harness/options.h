@@ -33,8 +33,11 @@ typedef struct {
     long init_timeout_ms;
     const char *history_path;
     const char *summary_json_path;
+    const char *events_path; /* faults and leaderships, for a report */
+    const char *report_path; /* an HTML report of the run, by run-report */
     const char *log_dir;
     const char *data_dir;
+    bool keep_logs;
     bool quiet;
     bool maelstrom_rules;
     bool help;

@@ -159,7 +159,10 @@ void summary_print(summary_stats *s, const summary_context *ctx, FILE *out)
         if (procs_describe_exit(&ctx->nodes[i], how, sizeof how))
             fprintf(out, "warning: %s %s\n", ctx->nodes[i].name, how);
     }
-    fprintf(out, "node logs: %s\n", ctx->log_dir);
+    if (ctx->log_dir)
+        fprintf(out, "node logs: %s\n", ctx->log_dir);
+    else
+        fprintf(out, "node logs: removed (the run passed; --keep-logs keeps them)\n");
 }
 
 static cJSON *summary_op_json(summary_op_stats *st)
@@ -246,7 +249,10 @@ int summary_write_json(summary_stats *s, const summary_context *ctx, const char 
         procs_describe_exit(&ctx->nodes[i], how, sizeof how);
         cJSON_AddStringToObject(exits, ctx->nodes[i].name, how);
     }
-    cJSON_AddStringToObject(root, "log_dir", ctx->log_dir);
+    if (ctx->log_dir)
+        cJSON_AddStringToObject(root, "log_dir", ctx->log_dir);
+    else
+        cJSON_AddNullToObject(root, "log_dir");
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     FILE *file = fopen(path, "w");

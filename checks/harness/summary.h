@@ -51,7 +51,7 @@ typedef struct {
     const procs_node *nodes;
     int node_count;
     uint64_t seed;
-    const char *log_dir;
+    const char *log_dir; /* NULL: the temporary one was removed, the run having passed */
 } summary_context;
 
 void summary_print(summary_stats *s, const summary_context *ctx, FILE *out);

@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How many events pass between two full log-matching checks: the check costs a scan of
- * every pair of logs, and a violation that appears persists (or is caught at the end). */
+/* How many events pass between two full log-matching checks, unless a test sets its own
+ * (log_check_every): the check costs a scan of every pair of logs, and a violation that
+ * appears persists (or is caught at the end). */
 #define SIM_LOG_CHECK_EVERY 16
 
 /* raft_draw_fn carries no context pointer, so election jitter is drawn from whichever
@@ -43,7 +44,47 @@ int64_t sim_random(struct sim *s, int64_t lo, int64_t hi)
 static int64_t sim_draw(int64_t lo, int64_t hi)
 {
     assert(sim_drawing);
+    if (sim_drawing->pin_election_timeout) return lo;
     return sim_random(sim_drawing, lo, hi);
+}
+
+int64_t sim_clock_us(const struct sim *s, int node)
+{
+    const struct sim_node *sn = &s->nodes[node];
+    return sn->clock_base_us + (int64_t)(sn->clock_rate * (double)(s->now_us - sn->clock_since_us));
+}
+
+void sim_set_clock(struct sim *s, int node, double rate, int64_t origin_us)
+{
+    assert(rate > 0);
+    s->nodes[node].clock_rate = rate;
+    s->nodes[node].clock_since_us = origin_us;
+    s->nodes[node].clock_base_us = 0;
+}
+
+void sim_set_clock_rate(struct sim *s, int node, double rate)
+{
+    assert(rate > 0);
+    struct sim_node *sn = &s->nodes[node];
+    sn->clock_base_us = sim_clock_us(s, node);
+    sn->clock_since_us = s->now_us;
+    sn->clock_rate = rate;
+    /* Its next tick was scheduled at the old rate: let it ask again now. */
+    sn->tick_due_us = s->now_us;
+}
+
+void sim_set_hooks(struct sim *s, const struct sim_hooks *hooks)
+{
+    s->hooks = *hooks;
+}
+
+/* A wait of wait_us on node i's clock, in virtual time, rounded up: when it is due the
+ * node's clock has reached the time the core asked for. */
+static int64_t sim_virtual_wait_us(const struct sim *s, int node, int64_t wait_us)
+{
+    double virtual_us = (double)wait_us / s->nodes[node].clock_rate;
+    int64_t whole_us = (int64_t)virtual_us;
+    return (double)whole_us < virtual_us ? whole_us + 1 : whole_us;
 }
 
 static void sim_fail(struct sim *s, const char *kind, const char *fmt, ...)
@@ -157,7 +198,8 @@ static void sim_check(struct sim *s)
 {
     sim_check_leaders(s);
     sim_check_monotonic(s);
-    if (s->events % SIM_LOG_CHECK_EVERY == 0) sim_check_logs(s);
+    if (s->events % (s->log_check_every > 0 ? s->log_check_every : SIM_LOG_CHECK_EVERY) == 0)
+        sim_check_logs(s);
 }
 
 /* ---- callbacks from the core ---- */
@@ -196,9 +238,8 @@ static void sim_send(void *ctx, int peer, cJSON *body)
     sim_enqueue(s, node->id, peer, text);
 }
 
-static void sim_apply(void *ctx, int64_t index, const struct raft_entry *entry)
+static void sim_record_apply(struct sim_node *node, int64_t index, const struct raft_entry *entry)
 {
-    struct sim_node *node = ctx;
     struct sim *s = node->sim;
     int64_t id = sim_command_id(entry->command);
     if (index != node->applied_count + 1) {
@@ -230,14 +271,54 @@ static void sim_apply(void *ctx, int64_t index, const struct raft_entry *entry)
         s->committed_cap = s->committed_cap * 2 + 64;
         s->committed = sim_alloc(s->committed, (size_t)s->committed_cap, sizeof *s->committed);
     }
-    s->committed[s->committed_len++] =
-        (struct sim_commit){.term = entry->term, .id = id, .seen_in_term = raft_term(node->raft)};
+    s->committed[s->committed_len++] = (struct sim_commit){.term = entry->term,
+                                                           .id = id,
+                                                           .seen_in_term = raft_term(node->raft),
+                                                           .applied_us = s->now_us};
+}
+
+static void sim_apply(void *ctx, int64_t index, const struct raft_entry *entry)
+{
+    struct sim_node *node = ctx;
+    sim_record_apply(node, index, entry);
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->applied) h->applied(h->ctx, node->id, index, entry);
 }
 
 static void sim_leadership_changed(void *ctx)
 {
     struct sim_node *node = ctx;
     sim_check_leaders(node->sim);
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->leadership_changed) h->leadership_changed(h->ctx, node->id);
+}
+
+static void sim_sending_append(void *ctx, int peer, cJSON *piggyback)
+{
+    struct sim_node *node = ctx;
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->sending_append) h->sending_append(h->ctx, node->id, peer, piggyback);
+}
+
+static void sim_leader_contact(void *ctx, int leader, const cJSON *piggyback, int64_t now_us)
+{
+    struct sim_node *node = ctx;
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->leader_contact) h->leader_contact(h->ctx, node->id, leader, piggyback, now_us);
+}
+
+static void sim_sending_ack(void *ctx, cJSON *piggyback, int64_t now_us)
+{
+    struct sim_node *node = ctx;
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->sending_ack) h->sending_ack(h->ctx, node->id, piggyback, now_us);
+}
+
+static void sim_ack_received(void *ctx, int peer, const cJSON *piggyback, int64_t now_us)
+{
+    struct sim_node *node = ctx;
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->ack_received) h->ack_received(h->ctx, node->id, peer, piggyback, now_us);
 }
 
 static void sim_round_confirmed(void *ctx, uint64_t round, int64_t sent_us, int64_t commit_index)
@@ -253,6 +334,8 @@ static void sim_round_confirmed(void *ctx, uint64_t round, int64_t sent_us, int6
                                                     .round = round,
                                                     .sent_us = sent_us,
                                                     .commit_index = commit_index};
+    if (s->hooks.round_confirmed)
+        s->hooks.round_confirmed(s->hooks.ctx, node->id, round, sent_us, commit_index);
 }
 
 /* ---- the disk: the persist_* callbacks ---- */
@@ -284,6 +367,9 @@ static void sim_persist_append(void *ctx, int64_t index, const struct raft_entry
     cJSON *copy = cJSON_Duplicate(entry->command, true);
     assert(copy);
     node->disk.entries[node->disk.count++] = (struct raft_entry){.term = entry->term, .command = copy};
+    /* As in node.c: every entry the log takes goes to disk, then to the read path. */
+    const struct sim_hooks *h = &node->sim->hooks;
+    if (h->appended) h->appended(h->ctx, node->id, index, entry);
 }
 
 static struct raft *sim_start_node(struct sim *s, struct sim_node *node)
@@ -295,15 +381,19 @@ static struct raft *sim_start_node(struct sim *s, struct sim_node *node)
                                 .round_confirmed = sim_round_confirmed,
                                 .persist_term_vote = sim_persist_term_vote,
                                 .persist_append = sim_persist_append,
-                                .persist_truncate = sim_persist_truncate};
+                                .persist_truncate = sim_persist_truncate,
+                                .sending_append = sim_sending_append,
+                                .leader_contact = sim_leader_contact,
+                                .sending_ack = sim_sending_ack,
+                                .ack_received = sim_ack_received};
     sim_drawing = s;
     /* Each start is a new life, as each run of a process draws a new incarnation. */
     struct raft_config config = s->config;
     config.incarnation = ++node->lives;
-    return raft_new(node->id, s->n, &config, &cb, sim_draw, s->now_us);
+    return raft_new(node->id, s->n, &config, &cb, sim_draw, sim_clock_us(s, node->id));
 }
 
-void sim_restart(struct sim *s, int i)
+static void sim_restart_as(struct sim *s, int i, int64_t restarted_us)
 {
     struct sim_node *node = &s->nodes[i];
     raft_free(node->raft);
@@ -315,13 +405,23 @@ void sim_restart(struct sim *s, int i)
         copies[k].command = cJSON_Duplicate(node->disk.entries[k].command, true);
     }
     raft_restore(node->raft, node->disk.term, node->disk.voted_for, copies, node->disk.count,
-                 s->now_us);
+                 restarted_us);
     free(copies);
     /* The state machine is rebuilt from index 1 as entries commit again. */
     node->applied_count = 0;
     node->seen_commit = 0;
     node->leader_checked_term = 0;
     node->tick_due_us = s->now_us;
+}
+
+void sim_restart(struct sim *s, int node)
+{
+    sim_restart_as(s, node, sim_clock_us(s, node));
+}
+
+void sim_restart_without_window(struct sim *s, int node)
+{
+    sim_restart_as(s, node, sim_clock_us(s, node) - s->config.election_timeout_us);
 }
 
 /* ---- life cycle ---- */
@@ -343,6 +443,7 @@ struct sim *sim_new(int n, const struct raft_config *config, uint64_t seed)
         struct sim_node *node = &s->nodes[i];
         node->sim = s;
         node->id = i;
+        node->clock_rate = 1.0;
         node->disk.voted_for = -1;
         node->raft = sim_start_node(s, node);
         node->tick_due_us = 0;
@@ -376,9 +477,9 @@ void sim_poke(struct sim *s, int node)
 {
     sim_drawing = s;
     struct sim_node *sn = &s->nodes[node];
-    int64_t wait_us = raft_tick(sn->raft, s->now_us);
-    sn->tick_due_us = s->now_us + (wait_us > 0 ? wait_us : 1);
-    raft_flush(sn->raft, s->now_us);
+    int64_t wait_us = raft_tick(sn->raft, sim_clock_us(s, node));
+    sn->tick_due_us = s->now_us + sim_virtual_wait_us(s, node, wait_us > 0 ? wait_us : 1);
+    raft_flush(sn->raft, sim_clock_us(s, node));
     s->events++;
     sim_check(s);
 }
@@ -392,7 +493,7 @@ static void sim_deliver(struct sim *s, size_t at)
         cJSON *body = cJSON_Parse(msg.text);
         assert(body);
         sim_drawing = s;
-        raft_receive(s->nodes[msg.to].raft, msg.from, body, s->now_us);
+        raft_receive(s->nodes[msg.to].raft, msg.from, body, sim_clock_us(s, msg.to));
         cJSON_Delete(body);
         s->messages_delivered++;
         /* The node's event loop re-runs its timers after input: deadlines may have moved
@@ -601,7 +702,7 @@ size_t sim_collect(struct sim *s, int from, int to, const char *type, cJSON **bo
 void sim_inject(struct sim *s, int from, int to, const cJSON *body)
 {
     sim_drawing = s;
-    raft_receive(s->nodes[to].raft, from, body, s->now_us);
+    raft_receive(s->nodes[to].raft, from, body, sim_clock_us(s, to));
     sim_poke(s, to);
 }
 
@@ -609,6 +710,11 @@ int64_t sim_propose(struct sim *s, int node)
 {
     cJSON *command = cJSON_CreateObject();
     cJSON_AddStringToObject(command, "type", "put");
+    return sim_propose_command(s, node, command);
+}
+
+int64_t sim_propose_command(struct sim *s, int node, cJSON *command)
+{
     cJSON_AddNumberToObject(command, "id", (double)s->next_command_id);
     sim_drawing = s;
     int64_t index = raft_propose(s->nodes[node].raft, command);

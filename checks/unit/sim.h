@@ -8,6 +8,12 @@
  * earlier ones), and a share can be dropped or duplicated. Everything random comes
  * from one seeded PRNG, so a failing seed replays exactly.
  *
+ * Each node has its own clock: it reads rate × (virtual time − origin), so a test can
+ * make one run fast or slow (the drift a lease must survive) or start again from 0 at a
+ * restart, as a new process's monotonic clock does. The core of node i only ever sees
+ * node i's clock. A read path rides on the cores through `struct sim_hooks`, the same
+ * events node.c hands to a stage's plugins.
+ *
  * While it runs, the simulator checks Raft's safety properties (§3.6.3, Figure 3.2)
  * after every event and records the first violation in `failure`:
  *   election safety      at most one leader per term;
@@ -33,7 +39,11 @@ struct sim_node {
     int id;
     int64_t lives; /* starts so far; the current one is the core's incarnation */
     struct raft *raft;
-    int64_t tick_due_us;
+    int64_t tick_due_us; /* virtual time */
+    /* Its clock reads clock_base_us + clock_rate * (virtual time - clock_since_us): at
+     * rate 1 from virtual time 0 unless a test sets it (sim_set_clock, sim_set_clock_rate). */
+    double clock_rate;
+    int64_t clock_since_us, clock_base_us;
     /* What this node applied, index i at [i - 1]: entry term and command id (0: no-op). */
     int64_t *applied_term, *applied_id;
     int64_t applied_count, applied_cap;
@@ -66,10 +76,30 @@ struct sim_round {
     int64_t sent_us, commit_index;
 };
 
-/* The first time anyone applied index i: the entry, and the applier's term then. Any
- * leader of a later term must hold this entry (leader completeness). */
+/* The first time anyone applied index i: the entry, the applier's term then, and the
+ * virtual time (the earliest a client could have heard it acknowledged). Any leader of a
+ * later term must hold this entry (leader completeness). */
 struct sim_commit {
     int64_t term, id, seen_in_term;
+    int64_t applied_us;
+};
+
+/* The events a read path plugs into, per node (see node.h's node_plugin): each gets the
+ * node's index and, where the core passes one, time on that node's clock. A piggyback
+ * object is Raft's whole one (node.c gives each plugin its own member of it). Every
+ * member may be NULL. */
+struct sim_hooks {
+    void *ctx;
+    void (*leadership_changed)(void *ctx, int node);
+    void (*round_confirmed)(void *ctx, int node, uint64_t round, int64_t sent_us,
+                            int64_t commit_index);
+    void (*appended)(void *ctx, int node, int64_t index, const struct raft_entry *entry);
+    void (*applied)(void *ctx, int node, int64_t index, const struct raft_entry *entry);
+    void (*sending_append)(void *ctx, int node, int peer, cJSON *piggyback);
+    void (*leader_contact)(void *ctx, int node, int leader, const cJSON *piggyback,
+                           int64_t now_us);
+    void (*sending_ack)(void *ctx, int node, cJSON *piggyback, int64_t now_us);
+    void (*ack_received)(void *ctx, int node, int peer, const cJSON *piggyback, int64_t now_us);
 };
 
 struct sim {
@@ -78,6 +108,7 @@ struct sim {
     uint64_t rng;
     struct raft_config config;
     struct sim_node nodes[SIM_MAX_NODES];
+    struct sim_hooks hooks;
 
     /* The network, per directed link from -> to. */
     bool cut[SIM_MAX_NODES][SIM_MAX_NODES];
@@ -101,6 +132,13 @@ struct sim {
     int64_t next_command_id;
     uint64_t events, messages_delivered;
 
+    /* Every election timeout exactly the minimum from the next draw on, as node.c's
+     * READPATH_PIN_ELECTION_TIMEOUT: a timeline that does not depend on the dice. */
+    bool pin_election_timeout;
+    /* Events between two log-matching checks (0: every 16). A test about a read path,
+     * with long logs, checks less often and once at its end. */
+    int log_check_every;
+
     bool failed;
     const char *failure_kind; /* one of the SIM_* names below */
     char failure[1024];
@@ -116,6 +154,18 @@ struct sim {
 /* A cluster of n nodes at virtual time 0, every link up, delays of 1..5 ms, FIFO. */
 struct sim *sim_new(int n, const struct raft_config *config, uint64_t seed);
 void sim_free(struct sim *s);
+
+/* Node i's clock now: what its core and its read path see as now_us. */
+int64_t sim_clock_us(const struct sim *s, int node);
+/* From now on node i's clock reads rate * (virtual time - origin_us). Set it before the
+ * node runs (or just before sim_restart, origin now: a new process's clock), since a
+ * clock that jumps under a running core is not one a node can have. */
+void sim_set_clock(struct sim *s, int node, double rate, int64_t origin_us);
+/* Node i's clock runs at `rate` from now on, continuing from its current reading (a
+ * drift that starts now, with no jump). */
+void sim_set_clock_rate(struct sim *s, int node, double rate);
+/* Plugs a read path into every node's events (copied). */
+void sim_set_hooks(struct sim *s, const struct sim_hooks *hooks);
 
 /* Uniform in [lo, hi), from the simulator's seeded PRNG. */
 int64_t sim_random(struct sim *s, int64_t lo, int64_t hi);
@@ -155,12 +205,18 @@ void sim_inject(struct sim *s, int from, int to, const cJSON *body);
 /* Crashes a node and starts it again now from what it persisted (term, vote, log):
  * its commit index and applied state start over, relearned from a leader. */
 void sim_restart(struct sim *s, int node);
+/* Negative control: the same restart, but the core is told it restarted one election
+ * timeout ago, so it grants votes at once instead of refusing them for one election
+ * timeout (its own campaign still waits for its timer). */
+void sim_restart_without_window(struct sim *s, int node);
 
 /* Ticks and flushes a node now, as the event loop does after a turn. */
 void sim_poke(struct sim *s, int node);
 /* Proposes a fresh command {"type":"put","id":N} at a node and flushes it. Returns the
  * log index, or -1 when the node is not leader. */
 int64_t sim_propose(struct sim *s, int node);
+/* The same for a command of the caller's (ownership passes; "id" is added). */
+int64_t sim_propose_command(struct sim *s, int node, cJSON *command);
 
 /* The one node that is leader with the highest term, or -1. */
 int sim_leader(const struct sim *s);

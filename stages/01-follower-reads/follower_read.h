@@ -3,7 +3,8 @@
  * The mechanism and its proof are in NOTES.md, stage 01. In one line: a follower's
  * heartbeat reply carries a stamp from its own clock; the leader pairs the stamp with
  * its commit index at arrival and, once a later round proves it was still leader, hands
- * the pair back; a node that has applied the pair's index is fresh as of the stamp. */
+ * the pair back; a node that has applied the pair's index is fresh as of the stamp. The
+ * proof itself is a pure core (fr_proof.h); follower_read.c is its node glue. */
 #ifndef READPATH_FOLLOWER_READ_H
 #define READPATH_FOLLOWER_READ_H
 

@@ -5,7 +5,7 @@
  * it (leader stickiness, §4.2.3 / §6.4.1). So until s + (L - S) on the leader's own clock,
  * with S the most two clocks can disagree about such an interval, no other leader can
  * exist, and the leader's state is current: it may answer from it directly. The clock
- * analysis, the counterexample to the seed's rule and the experiment are in NOTES.md,
+ * analysis, the counterexample to the course task's rule and the experiment are in NOTES.md,
  * stage 03. Without a valid lease a read falls back to ReadIndex (§6.4). */
 #ifndef READPATH_LEASE_H
 #define READPATH_LEASE_H

@@ -3,12 +3,14 @@
  * The configuration in force is L (lease), E (election timeout: the window in which a
  * node that heard from a leader refuses to help elect another) and S (clock skew). The
  * flags give the first (index 0); lease_read_config checks a new one against the rule
- * and, if safe, proposes it as a log entry. A node adopts a larger window as soon as
- * such an entry reaches its log, a smaller one only when it applies it, and a leader
- * grants leases only as long as every config a follower may obey allows (lease.c). */
+ * (lease_rule.c) and, if safe, proposes it as a log entry. A node adopts a larger window
+ * as soon as such an entry reaches its log, a smaller one only when it applies it, and a
+ * leader grants leases only as long as every config a follower may obey allows
+ * (lease_state.c). */
 #include "lease_config.h"
 
 #include "clock.h"
+#include "lease_rule.h"
 #include "proto.h"
 #include "raft.h"
 #include "trace.h"
@@ -23,7 +25,7 @@
 static struct {
     /* The flags; -1 until checked: derived from the election timeout. */
     int64_t duration_ms, clock_skew_ms;
-    /* Negative control: accept the seed's literal rule, L - S < E. */
+    /* Negative control: accept the course task's literal rule, L - S < E. */
     bool seed_rule;
     /* Negative control: a node that is not the leader obeys half the window (the
      * election timeout and stickiness window it would otherwise have), so followers stop
@@ -65,57 +67,18 @@ int64_t lease_config_min_effective_us(void)
 
 /* ---- the rule ---- */
 
-/* NULL when L, E, S are safe, else the inequality they violate.
- *
- * The leader counts L - S from a round's send time s on its own clock. A follower that
- * acknowledged the round got it at or after s and refuses to elect anyone for E on its
- * clock. If that clock runs fast, E on it may be as little as E - S on the leader's
- * (S bounds the disagreement over such an interval: drift, not offset). So the lease is
- * safe iff L - S <= E - S, written as the contract states it: (L - S) + S <= E; and
- * L > S, or there is no lease at all. The seed's "L - S < E" forgets that the follower's
- * clock may be the fast one: 5200/5000/500 passes it, and a lease of 4700 outlasts a
- * follower's 5000 on a clock 500 fast (4500 on the leader's). */
 static const char *config_rule_violation(int64_t duration_ms, int64_t election_timeout_ms,
                                         int64_t clock_skew_ms)
 {
-    /* Not about the lease: a follower that misses two heartbeats calls an election, and
-     * with less than that the cluster elects leaders without end. The heartbeat is the
-     * flags' (no config changes it); --election-timeout-ms obeys the same rule. */
-    if (election_timeout_ms * 1000 < 2 * node_heartbeat_us())
-        return "election_timeout_ms >= 2 * heartbeat_ms";
-    if (cfg.seed_rule)
-        return duration_ms - clock_skew_ms < election_timeout_ms
-                   ? NULL
-                   : "lease - clock_skew < election_timeout (the seed's rule)";
-    if (duration_ms <= clock_skew_ms) return "lease_duration_ms > max_clock_skew_ms";
-    if ((duration_ms - clock_skew_ms) + clock_skew_ms > election_timeout_ms)
-        return "(lease_duration_ms - max_clock_skew_ms) + max_clock_skew_ms <= election_timeout_ms";
-    return NULL;
+    return lease_rule_violation(duration_ms, election_timeout_ms, clock_skew_ms,
+                                node_heartbeat_us(), cfg.seed_rule);
 }
 
 static void config_explain(char *out, size_t n, int64_t duration_ms, int64_t election_timeout_ms,
                           int64_t clock_skew_ms)
 {
-    const char *violation = config_rule_violation(duration_ms, election_timeout_ms, clock_skew_ms);
-    long long l = duration_ms, e = election_timeout_ms, s = clock_skew_ms;
-    long long h = node_heartbeat_us() / 1000;
-    if (violation && e < 2 * h)
-        snprintf(out, n, "unsafe: violates %s (E=%lld, heartbeat %lld ms, the flags'): followers "
-                         "would call elections between two heartbeats", violation, e, h);
-    else if (violation && l <= s && !cfg.seed_rule)
-        snprintf(out, n, "unsafe: violates %s (L=%lld, S=%lld): no lease is left once the skew "
-                         "is subtracted", violation, l, s);
-    else if (violation)
-        snprintf(out, n, "unsafe: violates %s (L=%lld, E=%lld, S=%lld): a lease of %lld ms could "
-                         "outlast a follower's %lld ms election timeout on a clock %lld ms fast",
-                 violation, l, e, s, l - s, e, s);
-    else if (cfg.seed_rule)
-        snprintf(out, n, "lease - clock_skew < election_timeout: %lld - %lld < %lld (the seed's "
-                         "rule, a test-only switch; NOT the sound rule)", l, s, e);
-    else
-        snprintf(out, n, "(lease - clock_skew) + clock_skew <= election_timeout and lease > "
-                         "clock_skew: (%lld - %lld) + %lld <= %lld and %lld > %lld",
-                 l, s, s, e, l, s);
+    lease_rule_explain(out, n, duration_ms, election_timeout_ms, clock_skew_ms,
+                       node_heartbeat_us(), cfg.seed_rule);
 }
 
 /* ---- configurations in the log ---- */
@@ -339,7 +302,7 @@ static void config_handle(struct node_request *req)
     cJSON_AddNumberToObject(command, "lease_duration_ms", (double)duration_ms);
     cJSON_AddNumberToObject(command, "election_timeout_ms", (double)election_timeout_ms);
     cJSON_AddNumberToObject(command, "max_clock_skew_ms", (double)clock_skew_ms);
-    /* Once appended, a shorter lease applies at once (lease.c, lease_appended). */
+    /* Once appended, a shorter lease applies at once (lease_state_config_appended). */
     node_propose(req, command);
 }
 
