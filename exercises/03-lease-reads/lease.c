@@ -2,7 +2,8 @@
  * place of stages/03-lease-reads/lease.c with the same header and descriptor (`make
  * exercise STAGE=03`); lease_config.c (L, E, S, the rule, configs through the log) stays
  * the solution's, so lease_config_latest() and lease_config_effective_us() are yours to
- * call (lease_state.c, the solution's pure lease, links too: write your own). SPEC.md says what lease_read answers; NOTES.md, stage 03, has the clock argument. */
+ * call (lease_state.c, the solution's pure lease, links too: write your own). SPEC.md
+ * says what lease_read answers; NOTES.md, stage 03, has the clock argument. */
 #include "lease.h"
 
 #include "clock.h"
