@@ -10,8 +10,8 @@
 #     fields, and relays the forward_res the test sends back.
 #   - a vote request with SPEC's fields is answered with SPEC's fields; a forward to a
 #     node that does not lead is answered not_leader, one meant for another life not at all.
-#   - stage 00 and stage 03 nodes in one cluster (stage 00's messages only) under
-#     partitions: the history is linearizable, and both kinds of node served.
+#   - stage 00 and stage 03 nodes in one cluster (stage 00's messages only), each node
+#     cut off in turn: both kinds lead, every node answers, the history is linearizable.
 . "$(dirname "$0")/lib.sh"
 [ -n "$NODE_BIN" ] && [ -x "$NODE_BIN" ] || skip_all "no node binary (NODE_BIN='$NODE_BIN')"
 
@@ -95,9 +95,14 @@ test_expect_success 'a forward to a node that does not lead: not_leader, with SP
 BUILD_DIR=$READPATH_ROOT/${READPATH_BUILD:-build}
 OLD=$BUILD_DIR/00-raft-kv/node
 NEW=$BUILD_DIR/03-lease-reads/node
-if [ -x "$BUILD_DIR/cluster" ] && [ -x "$BUILD_DIR/check-linearizable" ] && [ -x "$OLD" ] && [ -x "$NEW" ]; then
+# Under the sanitizers (stretched time) the mixed cluster is left to the plain pass: its
+# point is the wire between two stages, and its runs took 35 s stretched.
+if awk -v k="$READPATH_TIME_SCALE" 'BEGIN { exit !(k > 1) }'; then
+    test_count=$((test_count + 1))
+    echo "ok $test_count # skip mixed cluster of stages 00 and 03: stretched time (READPATH_TIME_SCALE=$READPATH_TIME_SCALE), the plain pass runs it"
+elif [ -x "$BUILD_DIR/cluster" ] && [ -x "$BUILD_DIR/check-linearizable" ] && [ -x "$OLD" ] && [ -x "$NEW" ]; then
     export OLD NEW
-    test_expect_success 'stage 00 and stage 03 nodes in one cluster, stage 00 ops under partitions: linearizable, and every node answers' '
+    test_expect_success 'stage 00 and stage 03 nodes in one cluster, stage 00 ops, each node cut off in turn: both kinds lead, every node answers, linearizable' '
         # One --bin for the runner: a wrapper that reads init, picks the binary by node
         # id (n2 runs stage 00, n1 and n3 stage 03), and hands it init and the rest.
         cat >mixed-node <<WRAPPER
@@ -111,18 +116,33 @@ echo "\$id \$bin" >>"\$PWD/chosen"
 WRAPPER
         chmod +x mixed-node
         k=$(time_stretch)
-        "$BUILD_DIR/cluster" --bin "$PWD/mixed-node" --nodes 3 --seed 5 --concurrency 6 \
-            --time-limit "$((4 * k))" --mix read=40,write=40,cas=20 --target round-robin \
-            --nemesis partition --nemesis-interval-ms "$((700 * k))" --history h.jsonl --quiet \
-            -- --heartbeat-ms $((20 * k)) --election-timeout-ms $((150 * k)) >summary.txt
-        cat chosen
-        grep -qx "n2 $OLD" chosen
-        [ "$(grep -c " $NEW\$" chosen)" -ge 2 ]
-        for n in n1 n2 n3; do
-            echo "$n: $(jq -s --arg n $n "[.[] | select(.type == \"ok\" and .node == \$n)] | length" h.jsonl) ok ops"
-            jq -s -e --arg n $n "[.[] | select(.type == \"ok\" and .node == \$n and .f != \"read\")] | length >= 5" h.jsonl
+        # Each node is cut off in turn, so leadership moves. Every run must be
+        # linearizable; up to three runs until both kinds of node have led (read from the
+        # -v logs), so the stage 00 node has been followed by stage 03 nodes and the other
+        # way round.
+        led=
+        for seed in 5 6 7; do
+            [ -z "$led" ] || break
+            rm -rf logs chosen
+            "$BUILD_DIR/cluster" --bin "$PWD/mixed-node" --nodes 3 --seed $seed --concurrency 6 \
+                --time-limit "$((4 * k))" --mix read=40,write=40,cas=20 --target round-robin \
+                --nemesis isolate --nemesis-interval-ms "$((500 * k))" --history h.jsonl --quiet \
+                --log-dir logs -- -v --heartbeat-ms $((20 * k)) --election-timeout-ms $((150 * k)) >summary.txt
+            cat chosen
+            grep -qx "n2 $OLD" chosen
+            [ "$(grep -c " $NEW\$" chosen)" -eq 2 ]
+            for n in n1 n2 n3; do
+                echo "$n: $(jq -s --arg n $n "[.[] | select(.type == \"ok\" and .node == \$n)] | length" h.jsonl) ok ops"
+                jq -s -e --arg n $n "[.[] | select(.type == \"ok\" and .node == \$n and .f != \"read\")] | length >= 5" h.jsonl
+            done
+            "$BUILD_DIR/check-linearizable" h.jsonl
+            grep -h "won election" logs/*.log
+            if grep -q "won election" logs/n2.log && grep -q "won election" logs/n1.log logs/n3.log; then
+                led=$seed
+            fi
         done
-        "$BUILD_DIR/check-linearizable" h.jsonl
+        [ -n "$led" ] || { echo "in 3 runs the stage 00 node and a stage 03 node never both led"; false; }
+        echo "both stages led (seed $led)"
     '
 fi
 
