@@ -52,6 +52,8 @@ $(foreach s,$(STAGE_DIRS),$(eval $(call stage_rule,$(s))))
 # Tools under checks/ (cluster runner, checkers, bench helpers) add themselves to TOOLS.
 TOOLS :=
 -include $(sort $(wildcard checks/*/*.mk))
+# Skeletons a student fills in (EXERCISES.md): make exercise STAGE=NN.
+include exercises/exercise.mk
 
 tools: $(TOOLS)
 
@@ -133,6 +135,7 @@ help:
 	@echo "make soak RUNS=N  seeded random faults (partitions, pauses, spikes, kills with sub-second restarts, duplication; stage 03: lease configs) against every stage, every checker on every history"
 	@echo "make valgrind   memcheck of every stage's node under a short cluster workload"
 	@echo "make grade STAGE=NN NODE=path  score any Maelstrom node (any language) on stages 00..NN: examples, protocol, faults"
+	@echo "make exercise STAGE=NN        build stage NN with your skeleton from exercises/NN-*/ and grade it (EXERCISES.md)"
 	@echo "make maelstrom  Jepsen Maelstrom's lin-kv against STAGE's node (says how to get maelstrom if missing)"
 	@echo "make format     clang-format every C file"
 	@echo "make clean      remove build/"

@@ -18,6 +18,7 @@ static struct {
     bool maelstrom;
     const struct node_stage *stage;
     int last_apply_result; /* kv_apply's result for the latest applied entry */
+    bool leader_local_read; /* READPATH_UNSAFE_LEADER_LOCAL_READ: the lab's broken read */
     bool refuse_cas;       /* READPATH_UNSAFE_REFUSE_CAS */
     long matching_cas;     /* cas ops seen whose `from` matched, under refuse_cas */
 } linkv;
@@ -29,6 +30,7 @@ void node_linkv_start(struct raft *raft, struct kv *kv, bool maelstrom,
     linkv.kv = kv;
     linkv.maelstrom = maelstrom;
     linkv.stage = stage;
+    linkv.leader_local_read = node_unsafe_test_switch("READPATH_UNSAFE_LEADER_LOCAL_READ");
     linkv.refuse_cas = node_unsafe_test_switch("READPATH_UNSAFE_REFUSE_CAS");
 }
 
@@ -185,6 +187,13 @@ static void node_handle_read(struct node_request *req)
 {
     const cJSON *key;
     if (!node_require_any(req, "key", &key)) return;
+    /* Unsafe, for the exercise: a node that believes it leads is not proven to lead. A
+     * leader cut off from the majority keeps believing it (without CheckQuorum, forever)
+     * while a new leader commits writes it never sees; ReadIndex's round is the proof. */
+    if (linkv.leader_local_read && raft_is_leader(linkv.raft)) {
+        node_serve_read(req);
+        return;
+    }
     readindex_submit(req, node_serve_read, clock_now_us());
 }
 

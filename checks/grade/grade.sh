@@ -18,7 +18,9 @@
 # and prints its path.
 #
 # GRADE_SHORT=1 keeps one fault run, the highest stage's, whose op mix covers every
-# stage (what checks/tools-grade.sh uses). Exit status 1 when any check fails.
+# stage (what checks/tools-grade.sh uses). GRADE_STAGE_ONLY=1 keeps only stage NN's
+# examples and protocol checks, no fault run: the quick verdict on an unfinished
+# exercise skeleton (checks/tools-exercise.sh). Exit status 1 when any check fails.
 set -u
 if [ $# -ne 2 ]; then
     echo "usage: $0 STAGE NODE   (e.g. $0 00 starter/python/node.py)" >&2
@@ -43,14 +45,18 @@ for tool in "$CLUSTER" "$GRADE_BUILD/check-linearizable" "$GRADE_BUILD/check-sta
 done
 
 # Fault runs: the full set, or (short) only the highest stage's.
-fault_run_wanted() { [ "${GRADE_SHORT:-0}" != 1 ] || [ "$1" -eq "$GRADE_STAGE" ]; }
+fault_run_wanted() {
+    [ "${GRADE_STAGE_ONLY:-0}" != 1 ] && { [ "${GRADE_SHORT:-0}" != 1 ] || [ "$1" -eq "$GRADE_STAGE" ]; }
+}
+first_stage=0
+[ "${GRADE_STAGE_ONLY:-0}" != 1 ] || first_stage=$GRADE_STAGE
 
 # A failed fault check leaves an HTML report of its run here; last time's go first.
 rm -f "$GRADE_REPORTS"/stage-*-check-*.html 2>/dev/null || true
 echo "grading $NODE, stages 00..$(printf %02d "$GRADE_STAGE")${GRADE_SHORT:+ (short)}"
 names=("raft kv: read, write, cas (Maelstrom lin-kv)" "follower reads with bounded staleness"
     "read-your-writes" "lease reads")
-for stage in $(seq 0 "$GRADE_STAGE"); do
+for stage in $(seq "$first_stage" "$GRADE_STAGE"); do
     nn=$(printf %02d "$stage")
     echo
     echo "== stage $nn: ${names[$stage]}"
