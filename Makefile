@@ -113,7 +113,7 @@ bench-lease: deps
 	@READPATH_BUILD=$(BUILD) NODE_BIN=$(BUILD)/03-lease-reads/node checks/bench-lease.sh
 
 format:
-	clang-format -i $(wildcard common/*.[ch] stages/*/*.[ch] checks/*/*.[ch])
+	clang-format -i $(wildcard common/*.[ch] stages/*/*.[ch] checks/*/*.[ch] exercises/*/*.[ch] starter/c/*.[ch])
 
 clean:
 	rm -rf build

@@ -86,7 +86,8 @@ static bool forwarded_same(struct forwarded_key a, struct forwarded_key b)
 static struct forwarded_entry **forwarded_slot(struct forwarded *table, struct forwarded_key key)
 {
     struct forwarded_entry **slot = &table->buckets[forwarded_bucket(table, key)];
-    while (*slot && !forwarded_same((*slot)->key, key)) slot = &(*slot)->bucket_next;
+    while (*slot && !forwarded_same((*slot)->key, key))
+        slot = &(*slot)->bucket_next;
     return slot;
 }
 
@@ -155,8 +156,10 @@ void forwarded_answer(struct forwarded *table, struct forwarded_key key, const c
     if (!e || e->reply) return;
     e->reply = cJSON_Duplicate(reply, true);
     e->answered_us = now_us;
-    if (table->answered_tail) table->answered_tail->answered_next = e;
-    else table->answered_head = e;
+    if (table->answered_tail)
+        table->answered_tail->answered_next = e;
+    else
+        table->answered_head = e;
     table->answered_tail = e;
 }
 
@@ -167,7 +170,8 @@ void forwarded_expire(struct forwarded *table, int64_t now_us)
         table->answered_head = e->answered_next;
         if (!table->answered_head) table->answered_tail = NULL;
         struct forwarded_life *life = forwarded_life(table, e->key.peer, e->key.incarnation);
-        if (e->key.forward_id >= life->forgotten_below) life->forgotten_below = e->key.forward_id + 1;
+        if (e->key.forward_id >= life->forgotten_below)
+            life->forgotten_below = e->key.forward_id + 1;
         struct forwarded_entry **slot = forwarded_slot(table, e->key);
         *slot = e->bucket_next;
         table->count--;

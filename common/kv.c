@@ -62,7 +62,8 @@ static uint64_t kv_mix(uint64_t h)
 static uint64_t kv_hash_bytes(uint64_t seed, const char *text)
 {
     uint64_t hash = 1469598103934665603ULL ^ seed;
-    for (const char *c = text; *c; c++) hash = (hash ^ (unsigned char)*c) * 1099511628211ULL;
+    for (const char *c = text; *c; c++)
+        hash = (hash ^ (unsigned char)*c) * 1099511628211ULL;
     return hash;
 }
 
@@ -78,13 +79,15 @@ static uint64_t kv_hash(const cJSON *item)
     if (cJSON_IsArray(item)) {
         uint64_t hash = 0x617272;
         const cJSON *element;
-        cJSON_ArrayForEach(element, item) hash = kv_mix(hash * 31 + kv_hash(element));
+        cJSON_ArrayForEach(element, item)
+            hash = kv_mix(hash * 31 + kv_hash(element));
         return hash;
     }
     if (cJSON_IsObject(item)) {
         uint64_t sum = 0x6f626a;
         const cJSON *member;
-        cJSON_ArrayForEach(member, item) sum += kv_mix(kv_hash_bytes(0, member->string) ^ kv_hash(member));
+        cJSON_ArrayForEach(member, item)
+            sum += kv_mix(kv_hash_bytes(0, member->string) ^ kv_hash(member));
         return kv_mix(sum);
     }
     return kv_mix((uint64_t)(item->type & 0xff) + 0x6c6974); /* true, false, null */

@@ -43,7 +43,8 @@ void loop_add_timer(loop_timer_fn fn, void *ctx, int64_t first_delay_us)
 
 void loop_wake_timers(void)
 {
-    for (int i = 0; i < loop_timer_count; i++) loop_timers[i].due_us = 0;
+    for (int i = 0; i < loop_timer_count; i++)
+        loop_timers[i].due_us = 0;
 }
 
 static int64_t loop_run_timers(void)

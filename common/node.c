@@ -28,17 +28,18 @@ static struct {
 } node;
 
 /* Calls one hook of every plugin: NODE_EACH_PLUGIN(applied, (index, entry)). */
-#define NODE_EACH_PLUGIN(hook, args)                                                               \
-    for (int i_ = 0; i_ < node.stage->feature_count; i_++)                                         \
-        if (node.stage->features[i_]->plugin && node.stage->features[i_]->plugin->hook)            \
+/* clang-format off */
+#define NODE_EACH_PLUGIN(hook, args)                                                   \
+    for (int i_ = 0; i_ < node.stage->feature_count; i_++)                             \
+        if (node.stage->features[i_]->plugin && node.stage->features[i_]->plugin->hook) \
             node.stage->features[i_]->plugin->hook args
+/* clang-format on */
 
 /* The same walk, naming the plugin: NODE_EACH_PLUGIN_WITH(applied, p) p->applied(...). */
 #define NODE_EACH_PLUGIN_WITH(hook, plugin)                                                        \
     for (int i_ = 0; i_ < node.stage->feature_count; i_++)                                         \
         for (const struct node_plugin *plugin = node.stage->features[i_]->plugin;                  \
              plugin && plugin->hook; plugin = NULL)
-
 
 /* ---- small accessors ---- */
 
@@ -188,7 +189,8 @@ static void node_attach_mine(cJSON *piggyback, const struct node_plugin *plugin,
 
 static const cJSON *node_piggyback_for(const cJSON *piggyback, const struct node_plugin *plugin)
 {
-    const cJSON *mine = piggyback ? cJSON_GetObjectItemCaseSensitive(piggyback, plugin->name) : NULL;
+    const cJSON *mine =
+        piggyback ? cJSON_GetObjectItemCaseSensitive(piggyback, plugin->name) : NULL;
     if (mine && !cJSON_IsObject(mine)) {
         trace_warn("piggyback.%s is not an object; ignored", plugin->name);
         return NULL;
@@ -199,7 +201,8 @@ static const cJSON *node_piggyback_for(const cJSON *piggyback, const struct node
 static void node_raft_sending_append(void *ctx, int peer, cJSON *piggyback)
 {
     (void)ctx;
-    NODE_EACH_PLUGIN_WITH(sending_append, plugin) {
+    NODE_EACH_PLUGIN_WITH(sending_append, plugin)
+    {
         cJSON *mine = cJSON_CreateObject();
         plugin->sending_append(peer, mine);
         node_attach_mine(piggyback, plugin, mine);
@@ -210,13 +213,14 @@ static void node_raft_leader_contact(void *ctx, int leader, const cJSON *piggyba
 {
     (void)ctx;
     NODE_EACH_PLUGIN_WITH(leader_contact, plugin)
-        plugin->leader_contact(leader, node_piggyback_for(piggyback, plugin), now_us);
+    plugin->leader_contact(leader, node_piggyback_for(piggyback, plugin), now_us);
 }
 
 static void node_raft_sending_ack(void *ctx, cJSON *piggyback, int64_t now_us)
 {
     (void)ctx;
-    NODE_EACH_PLUGIN_WITH(sending_ack, plugin) {
+    NODE_EACH_PLUGIN_WITH(sending_ack, plugin)
+    {
         cJSON *mine = cJSON_CreateObject();
         plugin->sending_ack(mine, now_us);
         node_attach_mine(piggyback, plugin, mine);
@@ -227,7 +231,7 @@ static void node_raft_ack_received(void *ctx, int peer, const cJSON *piggyback, 
 {
     (void)ctx;
     NODE_EACH_PLUGIN_WITH(ack_received, plugin)
-        plugin->ack_received(peer, node_piggyback_for(piggyback, plugin), now_us);
+    plugin->ack_received(peer, node_piggyback_for(piggyback, plugin), now_us);
 }
 
 /* READPATH_PIN_ELECTION_TIMEOUT=1 (tests only) makes every election timeout exactly the
@@ -290,7 +294,8 @@ static void node_handle_init(const cJSON *envelope)
     int n = cJSON_IsArray(ids) ? cJSON_GetArraySize(ids) : 0;
     bool ok = n > 0;
     const cJSON *id;
-    cJSON_ArrayForEach(id, ids) ok = ok && cJSON_IsString(id);
+    cJSON_ArrayForEach(id, ids)
+        ok = ok && cJSON_IsString(id);
     int self = -1;
     for (int i = 0; ok && i < n; i++)
         if (strcmp(cJSON_GetArrayItem(ids, i)->valuestring, self_id) == 0) self = i;
@@ -302,7 +307,8 @@ static void node_handle_init(const cJSON *envelope)
         return;
     }
     const char *names[n];
-    for (int i = 0; i < n; i++) names[i] = cJSON_GetArrayItem(ids, i)->valuestring;
+    for (int i = 0; i < n; i++)
+        names[i] = cJSON_GetArrayItem(ids, i)->valuestring;
     node_members_set(self_id, names, n, self);
     trace_set_name(node_id());
 
@@ -338,13 +344,13 @@ static void node_handle_init(const cJSON *envelope)
     node.kv = kv_new();
     node.initialized = true;
     node.raft = raft_new(self, n, &config, &callbacks, node_draw, clock_now_us());
-    node_forward_start(&(struct node_forward_config){
-        .raft = node.raft,
-        .incarnation = incarnation,
-        .request_timeout_us = node_request_timeout_us(),
-        .max_inflight = node.flags.max_inflight,
-        .dispatch = node_dispatch,
-        .changes_state = node_changes_state});
+    node_forward_start(
+        &(struct node_forward_config){.raft = node.raft,
+                                      .incarnation = incarnation,
+                                      .request_timeout_us = node_request_timeout_us(),
+                                      .max_inflight = node.flags.max_inflight,
+                                      .dispatch = node_dispatch,
+                                      .changes_state = node_changes_state});
     readindex_start(node.raft);
     node_linkv_start(node.raft, node.kv, node.flags.maelstrom, node.stage);
     if (node.storage) {
@@ -367,7 +373,6 @@ static void node_handle_init(const cJSON *envelope)
     if (n == 1) raft_tick(node.raft, clock_now_us());
     loop_wake_timers();
 }
-
 
 static void node_handle_peer(int peer, const cJSON *body)
 {
@@ -429,7 +434,8 @@ static void node_free_all(void)
     node_intake_stop();
     node_members_free();
     storage_close(node.storage);
-    for (int64_t i = 0; i < node.recovered.count; i++) cJSON_Delete(node.recovered.entries[i].command);
+    for (int64_t i = 0; i < node.recovered.count; i++)
+        cJSON_Delete(node.recovered.entries[i].command);
     free(node.recovered.entries);
 }
 
@@ -451,11 +457,10 @@ int node_main(int argc, char **argv, const struct node_stage *stage)
                                                      .request = node_handle_request,
                                                      .initialized = node_initialized},
                       node.flags.max_inflight);
-    struct loop_handlers handlers = {
-        .on_line = node_intake_line,
-        .on_turn = node_on_turn,
-        .on_eof = node_on_eof,
-        .wants_input = node_intake_wants_input};
+    struct loop_handlers handlers = {.on_line = node_intake_line,
+                                     .on_turn = node_on_turn,
+                                     .on_eof = node_on_eof,
+                                     .wants_input = node_intake_wants_input};
     loop_init(&handlers);
     loop_add_timer(node_raft_timer, NULL, 0);
     loop_add_timer(node_deadline_timer, NULL, 0);

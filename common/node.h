@@ -52,13 +52,13 @@ struct node_request {
     enum node_wait wait;
     bool may_have_effect; /* appended or handed on: a timeout is then indefinite */
     int64_t log_index, log_term;
-    int64_t read_index;  /* ReadIndex: commit index to reach; -1 until assigned */
-    uint64_t read_round; /* ReadIndex: a round at or after this confirms it */
-    node_serve_fn serve; /* what to do once ReadIndex (or a stage wait) is satisfied */
-    int64_t stage_value; /* a stage's own number for this request (a bound, a token) */
-    int64_t stage_deadline_us;        /* a stage wait gives up at this time ... */
-    node_serve_fn on_stage_deadline;  /* ... by calling this */
-    const char *reason; /* why it was redirected (readindex_redirect) */
+    int64_t read_index;              /* ReadIndex: commit index to reach; -1 until assigned */
+    uint64_t read_round;             /* ReadIndex: a round at or after this confirms it */
+    node_serve_fn serve;             /* what to do once ReadIndex (or a stage wait) is satisfied */
+    int64_t stage_value;             /* a stage's own number for this request (a bound, a token) */
+    int64_t stage_deadline_us;       /* a stage wait gives up at this time ... */
+    node_serve_fn on_stage_deadline; /* ... by calling this */
+    const char *reason;              /* why it was redirected (readindex_redirect) */
     /* Adds fields to the leader's answer when this node relays it to its client (a
      * redirect's reason); NULL: relayed as it came. */
     void (*extend_relayed)(struct node_request *req, cJSON *reply);
@@ -106,7 +106,7 @@ struct node_plugin {
 struct node_flag {
     const char *name; /* "--lease-duration-ms" */
     const char *help;
-    int64_t *value;   /* holds the default; set from the command line */
+    int64_t *value; /* holds the default; set from the command line */
 };
 
 /* The number of elements of an array: descriptors are counted by the compiler. */
@@ -138,7 +138,6 @@ struct node_stage {
 /* Runs the node. Stage 00's messages (read, write, cas) are always served; the stage's
  * features add their own. */
 int node_main(int argc, char **argv, const struct node_stage *stage);
-
 
 /* ---- for handlers and plugins ---- */
 struct raft *node_raft(void);

@@ -22,26 +22,27 @@
 
 static void node_usage(FILE *out, const char *argv0, const struct node_stage *stage)
 {
-    fprintf(out,
-            "usage: %s [options]\n"
-            "readpath stage %s: %s\n"
-            "A Maelstrom node: JSON lines on stdin, replies and peer messages on stdout,\n"
-            "logs on stderr. Send init first.\n\n"
-            "  --heartbeat-ms N          leader heartbeat interval (default %d)\n"
-            "  --election-timeout-ms N   minimum election timeout; drawn from [N, 1.5N) (default %d)\n"
-            "  --request-timeout-ms N    longest a client request waits (default %d)\n"
-            "  --maelstrom               lin-kv replies carry exactly Maelstrom's fields\n"
-            "  --data-dir DIR            persist term, vote and log in DIR/raft.log (fsync before\n"
-            "                            replying); recover them on restart (default: in memory)\n"
-            "  --max-inflight N          requests in flight beyond N get error 11 (default %d)\n"
-            "  -v                        trace elections, redirects, ... on stderr\n"
-            "  --help                    this text\n\n"
-            "environment: READPATH_CLOCK_RATE (this node's clock rate, default 1.0),\n"
-            "             READPATH_SEED (seed for election jitter)\n\n"
-            "client messages (SPEC.md):",
-            argv0, stage->name, stage->summary, NODE_DEFAULT_HEARTBEAT_MS,
-            NODE_DEFAULT_ELECTION_TIMEOUT_MS, NODE_DEFAULT_REQUEST_TIMEOUT_MS,
-            NODE_DEFAULT_MAX_INFLIGHT);
+    fprintf(
+        out,
+        "usage: %s [options]\n"
+        "readpath stage %s: %s\n"
+        "A Maelstrom node: JSON lines on stdin, replies and peer messages on stdout,\n"
+        "logs on stderr. Send init first.\n\n"
+        "  --heartbeat-ms N          leader heartbeat interval (default %d)\n"
+        "  --election-timeout-ms N   minimum election timeout; drawn from [N, 1.5N) (default %d)\n"
+        "  --request-timeout-ms N    longest a client request waits (default %d)\n"
+        "  --maelstrom               lin-kv replies carry exactly Maelstrom's fields\n"
+        "  --data-dir DIR            persist term, vote and log in DIR/raft.log (fsync before\n"
+        "                            replying); recover them on restart (default: in memory)\n"
+        "  --max-inflight N          requests in flight beyond N get error 11 (default %d)\n"
+        "  -v                        trace elections, redirects, ... on stderr\n"
+        "  --help                    this text\n\n"
+        "environment: READPATH_CLOCK_RATE (this node's clock rate, default 1.0),\n"
+        "             READPATH_SEED (seed for election jitter)\n\n"
+        "client messages (SPEC.md):",
+        argv0, stage->name, stage->summary, NODE_DEFAULT_HEARTBEAT_MS,
+        NODE_DEFAULT_ELECTION_TIMEOUT_MS, NODE_DEFAULT_REQUEST_TIMEOUT_MS,
+        NODE_DEFAULT_MAX_INFLIGHT);
     for (int i = 0; i < node_linkv_handler_count; i++)
         fprintf(out, " %s", node_linkv_handlers[i].type);
     for (int f = 0; f < stage->feature_count; f++)
@@ -63,7 +64,8 @@ static int node_parse_number(const char *flag, const char *text, int64_t min, in
     errno = 0;
     long long value = text ? strtoll(text, &end, 10) : 0;
     if (!text || errno || *end || value < min || value > PROTO_MAX_MS) {
-        fprintf(stderr, "%s wants a whole number in %lld..%d\n", flag, (long long)min, PROTO_MAX_MS);
+        fprintf(stderr, "%s wants a whole number in %lld..%d\n", flag, (long long)min,
+                PROTO_MAX_MS);
         return -1;
     }
     *out = value;
@@ -140,7 +142,8 @@ int node_flags_parse(int argc, char **argv, const struct node_stage *stage,
         return -1;
     }
     for (int f = 0; f < stage->feature_count; f++) {
-        const char *unusable = stage->features[f]->check_flags ? stage->features[f]->check_flags() : NULL;
+        const char *unusable =
+            stage->features[f]->check_flags ? stage->features[f]->check_flags() : NULL;
         if (unusable) {
             fprintf(stderr, "%s: %s\n", argv[0], unusable);
             return -1;

@@ -18,7 +18,6 @@
 #include "proto.h"
 #include "trace.h"
 
-
 /* While requests wait for a leader, how often to look for one. */
 #define NODE_LEADER_RETRY_US 10000
 /* How long the leader remembers its answer to a forward, in request timeouts: a
@@ -29,7 +28,7 @@
 static struct {
     struct node_forward_config config;
     int64_t next_forward_id;
-    int64_t last_retry_us; /* the forward timer's last look for a leader */
+    int64_t last_retry_us;       /* the forward timer's last look for a leader */
     struct forwarded *forwarded; /* what peers forwarded to us, by (peer, life, id) */
 } fwd;
 
@@ -107,7 +106,8 @@ void node_retry_leaderless(void)
         struct node_request *next = node_next_waiting(req);
         /* Asking again the node that just said it does not lead would only hear it
          * again, once per loop turn: wait until we learn of another leader or term. */
-        if (req->refused_by != leader || req->refused_in_term != term) node_send_forward(req, leader);
+        if (req->refused_by != leader || req->refused_in_term != term)
+            node_send_forward(req, leader);
         req = next;
     }
 }
@@ -178,8 +178,9 @@ static void node_send_forward_res(struct forwarded_key key, cJSON *reply)
 
 static struct forwarded_key node_forward_key(const struct node_request *req)
 {
-    return (struct forwarded_key){
-        .peer = req->from_peer, .incarnation = req->forward_incarnation, .forward_id = req->forward_id};
+    return (struct forwarded_key){.peer = req->from_peer,
+                                  .incarnation = req->forward_incarnation,
+                                  .forward_id = req->forward_id};
 }
 
 /* node_reply's way back for a request a peer forwarded: its forwarder relays it. */

@@ -73,7 +73,8 @@ static void node_queue_push(cJSON *envelope)
             perror("node: out of memory queueing client messages");
             abort();
         }
-        for (size_t i = 0; i < intake.len; i++) grown[i] = intake.queue[(intake.head + i) % intake.cap];
+        for (size_t i = 0; i < intake.len; i++)
+            grown[i] = intake.queue[(intake.head + i) % intake.cap];
         free(intake.queue);
         intake.queue = grown;
         intake.cap = cap;
@@ -128,12 +129,16 @@ static void node_handle_client(cJSON *envelope)
     const cJSON *msg_id = cJSON_GetObjectItemCaseSensitive(body, "msg_id");
     int64_t reply_to = proto_msg_id(body);
     const char *problem = NULL;
-    if (msg_id && reply_to < 0) problem = "field \"msg_id\" must be a non-negative integer";
-    else if (!node_has_type(body)) problem = "field \"type\" is missing or not a string";
+    if (msg_id && reply_to < 0)
+        problem = "field \"msg_id\" must be a non-negative integer";
+    else if (!node_has_type(body))
+        problem = "field \"type\" is missing or not a string";
     if (problem) {
         /* Without a msg_id there is nothing to reply to (Maelstrom's rule), only a log. */
-        trace_warn("message from %s: %s -> %s", src, problem, reply_to >= 0 || msg_id ? "error 12" : "logged");
-        if (reply_to >= 0 || msg_id) proto_send_error(node_id(), src, reply_to, PROTO_MALFORMED_REQUEST, problem);
+        trace_warn("message from %s: %s -> %s", src, problem,
+                   reply_to >= 0 || msg_id ? "error 12" : "logged");
+        if (reply_to >= 0 || msg_id)
+            proto_send_error(node_id(), src, reply_to, PROTO_MALFORMED_REQUEST, problem);
         return;
     }
     if (node_is_init(body)) {
@@ -174,8 +179,10 @@ void node_intake_line(void *ctx, const char *line, size_t len)
     }
     int peer = node_peer_index(src);
     if (peer >= 0 && peer != node_self()) {
-        if (node_has_type(body)) intake.on.peer(peer, body);
-        else trace_warn("peer message from %s without type; ignored", src);
+        if (node_has_type(body))
+            intake.on.peer(peer, body);
+        else
+            trace_warn("peer message from %s without type; ignored", src);
         cJSON_Delete(envelope);
         return;
     }

@@ -17,10 +17,10 @@ static struct {
     struct kv *kv;
     bool maelstrom;
     const struct node_stage *stage;
-    int last_apply_result; /* kv_apply's result for the latest applied entry */
+    int last_apply_result;  /* kv_apply's result for the latest applied entry */
     bool leader_local_read; /* READPATH_UNSAFE_LEADER_LOCAL_READ: the lab's broken read */
-    bool refuse_cas;       /* READPATH_UNSAFE_REFUSE_CAS */
-    long matching_cas;     /* cas ops seen whose `from` matched, under refuse_cas */
+    bool refuse_cas;        /* READPATH_UNSAFE_REFUSE_CAS */
+    long matching_cas;      /* cas ops seen whose `from` matched, under refuse_cas */
 } linkv;
 
 void node_linkv_start(struct raft *raft, struct kv *kv, bool maelstrom,
@@ -87,7 +87,8 @@ static void node_answer_commit(int64_t index, const struct raft_entry *entry, in
             if (!(linkv.maelstrom && linkv_reply))
                 for (int f = 0; f < linkv.stage->feature_count; f++) {
                     const struct node_plugin *plugin = linkv.stage->features[f]->plugin;
-                    if (plugin && plugin->write_reply_extend) plugin->write_reply_extend(body, index);
+                    if (plugin && plugin->write_reply_extend)
+                        plugin->write_reply_extend(body, index);
                 }
             node_reply(req, body);
         }

@@ -32,12 +32,14 @@ void node_members_set(const char *self_id, const char *const *ids, int n, int se
         perror("node: out of memory");
         abort();
     }
-    for (int i = 0; i < n; i++) members.ids[i] = node_strdup(ids[i]);
+    for (int i = 0; i < n; i++)
+        members.ids[i] = node_strdup(ids[i]);
 }
 
 void node_members_free(void)
 {
-    for (int i = 0; i < members.n; i++) free(members.ids[i]);
+    for (int i = 0; i < members.n; i++)
+        free(members.ids[i]);
     free(members.ids);
     free(members.self_id);
     members.ids = NULL;

@@ -31,16 +31,22 @@ static struct {
     do {                                                                                           \
         (req)->prev = (list)->tail;                                                                \
         (req)->next = NULL;                                                                        \
-        if ((list)->tail) (list)->tail->next = (req);                                              \
-        else (list)->head = (req);                                                                 \
+        if ((list)->tail)                                                                          \
+            (list)->tail->next = (req);                                                            \
+        else                                                                                       \
+            (list)->head = (req);                                                                  \
         (list)->tail = (req);                                                                      \
     } while (0)
 #define NODE_LIST_UNLINK(list, req, prev, next)                                                    \
     do {                                                                                           \
-        if ((req)->prev) (req)->prev->next = (req)->next;                                          \
-        else (list)->head = (req)->next;                                                           \
-        if ((req)->next) (req)->next->prev = (req)->prev;                                          \
-        else (list)->tail = (req)->prev;                                                           \
+        if ((req)->prev)                                                                           \
+            (req)->prev->next = (req)->next;                                                       \
+        else                                                                                       \
+            (list)->head = (req)->next;                                                            \
+        if ((req)->next)                                                                           \
+            (req)->next->prev = (req)->prev;                                                       \
+        else                                                                                       \
+            (list)->tail = (req)->prev;                                                            \
         (req)->prev = (req)->next = NULL;                                                          \
     } while (0)
 
@@ -108,14 +114,19 @@ void node_wait_commit(struct node_request *req)
     node_unwait(req);
     struct node_list *list = &requests.waits[NODE_WAIT_COMMIT];
     struct node_request *before = list->tail;
-    while (before && before->log_index > req->log_index) before = before->wait_prev;
+    while (before && before->log_index > req->log_index)
+        before = before->wait_prev;
     req->wait = NODE_WAIT_COMMIT;
     req->wait_prev = before;
     req->wait_next = before ? before->wait_next : list->head;
-    if (req->wait_next) req->wait_next->wait_prev = req;
-    else list->tail = req;
-    if (before) before->wait_next = req;
-    else list->head = req;
+    if (req->wait_next)
+        req->wait_next->wait_prev = req;
+    else
+        list->tail = req;
+    if (before)
+        before->wait_next = req;
+    else
+        list->head = req;
 }
 
 struct node_request *node_first_waiting(enum node_wait wait)
@@ -147,7 +158,8 @@ static void node_visit_stage_waiters(void (*fn)(struct node_request *req))
     uint64_t this_walk = ++epoch;
     for (;;) {
         struct node_request *req = requests.waits[NODE_WAIT_STAGE].head;
-        while (req && req->visit_epoch == this_walk) req = req->wait_next;
+        while (req && req->visit_epoch == this_walk)
+            req = req->wait_next;
         if (!req) return;
         req->visit_epoch = this_walk;
         fn(req);
@@ -236,18 +248,25 @@ void node_expire(struct node_request *req, const char *why)
 void node_expire_all(const char *why)
 {
     struct node_request *req;
-    while ((req = requests.all.head)) node_expire(req, why);
+    while ((req = requests.all.head))
+        node_expire(req, why);
 }
 
 static const char *node_wait_reason(const struct node_request *req)
 {
     switch (req->wait) {
-    case NODE_WAIT_LEADER: return "no leader known";
-    case NODE_WAIT_FORWARD: return "the leader did not answer";
-    case NODE_WAIT_COMMIT: return "not committed in time";
-    case NODE_WAIT_READ_INDEX: return "leadership not confirmed in time";
-    case NODE_WAIT_STAGE: return "condition not met in time";
-    case NODE_WAIT_NONE: break;
+    case NODE_WAIT_LEADER:
+        return "no leader known";
+    case NODE_WAIT_FORWARD:
+        return "the leader did not answer";
+    case NODE_WAIT_COMMIT:
+        return "not committed in time";
+    case NODE_WAIT_READ_INDEX:
+        return "leadership not confirmed in time";
+    case NODE_WAIT_STAGE:
+        return "condition not met in time";
+    case NODE_WAIT_NONE:
+        break;
     }
     return "timed out";
 }

@@ -105,7 +105,8 @@ static void proto_append_raw(const char *text, size_t len)
 {
     if (proto_out_len + len > proto_out_cap) {
         size_t cap = proto_out_cap ? proto_out_cap : 64 * 1024;
-        while (cap < proto_out_len + len) cap *= 2;
+        while (cap < proto_out_len + len)
+            cap *= 2;
         char *grown = realloc(proto_out, cap);
         if (!grown) {
             perror("proto: out of memory for output");
@@ -175,12 +176,24 @@ static void proto_append_number(double value)
 static void proto_append_value(const cJSON *item)
 {
     switch (item->type & 0xff) {
-    case cJSON_NULL: proto_append_raw("null", 4); break;
-    case cJSON_False: proto_append_raw("false", 5); break;
-    case cJSON_True: proto_append_raw("true", 4); break;
-    case cJSON_Number: proto_append_number(item->valuedouble); break;
-    case cJSON_String: proto_append_string(item->valuestring); break;
-    case cJSON_Raw: proto_append_raw(item->valuestring, strlen(item->valuestring)); break;
+    case cJSON_NULL:
+        proto_append_raw("null", 4);
+        break;
+    case cJSON_False:
+        proto_append_raw("false", 5);
+        break;
+    case cJSON_True:
+        proto_append_raw("true", 4);
+        break;
+    case cJSON_Number:
+        proto_append_number(item->valuedouble);
+        break;
+    case cJSON_String:
+        proto_append_string(item->valuestring);
+        break;
+    case cJSON_Raw:
+        proto_append_raw(item->valuestring, strlen(item->valuestring));
+        break;
     case cJSON_Array:
     case cJSON_Object: {
         bool object = cJSON_IsObject(item);
@@ -196,7 +209,9 @@ static void proto_append_value(const cJSON *item)
         proto_append_raw(object ? "}" : "]", 1);
         break;
     }
-    default: proto_append_raw("null", 4); break;
+    default:
+        proto_append_raw("null", 4);
+        break;
     }
 }
 
@@ -263,4 +278,3 @@ void proto_flush(void)
     }
     proto_out_len = 0;
 }
-

@@ -41,15 +41,16 @@ struct raft *raft_new(int self, int cluster_size, const struct raft_config *conf
     r->match_index = raft_calloc((size_t)r->n, sizeof *r->match_index);
     r->last_ack_us = raft_calloc((size_t)r->n, sizeof *r->last_ack_us);
     r->acked_round = raft_calloc((size_t)r->n, sizeof *r->acked_round);
-    r->election_due_us = now_us + r->draw(config->election_timeout_us,
-                                          config->election_timeout_us * 3 / 2);
+    r->election_due_us =
+        now_us + r->draw(config->election_timeout_us, config->election_timeout_us * 3 / 2);
     return r;
 }
 
 void raft_free(struct raft *r)
 {
     if (!r) return;
-    for (int64_t i = 1; i <= r->last_index; i++) cJSON_Delete(r->log[i].command);
+    for (int64_t i = 1; i <= r->last_index; i++)
+        cJSON_Delete(r->log[i].command);
     free(r->log);
     free(r->votes);
     free(r->next_index);
@@ -71,7 +72,8 @@ void raft_restore(struct raft *r, int64_t term, int voted_for, struct raft_entry
     r->voted_for = voted_for >= 0 && voted_for < r->n ? voted_for : -1;
     for (int64_t i = 0; i < count; i++) {
         if (r->last_index + 1 >= r->log_cap) {
-            while (r->last_index + 1 + (count - i) >= r->log_cap) r->log_cap *= 2;
+            while (r->last_index + 1 + (count - i) >= r->log_cap)
+                r->log_cap *= 2;
             struct raft_entry *grown = realloc(r->log, (size_t)r->log_cap * sizeof *r->log);
             if (!grown) {
                 perror("raft: out of memory restoring the log");
@@ -131,14 +133,16 @@ void raft_append_local(struct raft *r, int64_t term, cJSON *command)
     }
     r->last_index++;
     r->log[r->last_index] = (struct raft_entry){.term = term, .command = command};
-    if (r->cb.persist_append) r->cb.persist_append(r->cb.ctx, r->last_index, &r->log[r->last_index]);
+    if (r->cb.persist_append)
+        r->cb.persist_append(r->cb.ctx, r->last_index, &r->log[r->last_index]);
 }
 
 /* Drops entries after `index`. Only uncommitted entries are ever dropped (§3.5). */
 void raft_truncate_after(struct raft *r, int64_t index)
 {
     assert(index >= r->commit_index);
-    for (int64_t i = index + 1; i <= r->last_index; i++) cJSON_Delete(r->log[i].command);
+    for (int64_t i = index + 1; i <= r->last_index; i++)
+        cJSON_Delete(r->log[i].command);
     r->last_index = index;
     if (r->cb.persist_truncate) r->cb.persist_truncate(r->cb.ctx, index);
 }
@@ -223,7 +227,8 @@ void raft_receive(struct raft *r, int from, const cJSON *body, int64_t now_us)
 static int64_t raft_quorum_contact_us(const struct raft *r, int64_t now_us)
 {
     int64_t acks[r->n];
-    for (int i = 0; i < r->n; i++) acks[i] = i == r->self ? now_us : r->last_ack_us[i];
+    for (int i = 0; i < r->n; i++)
+        acks[i] = i == r->self ? now_us : r->last_ack_us[i];
     return raft_quorum_value(r, acks);
 }
 

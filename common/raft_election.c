@@ -22,7 +22,8 @@ static void raft_send_votes(struct raft *r, bool pre_vote)
 static int raft_count_votes(const struct raft *r)
 {
     int granted = 0;
-    for (int i = 0; i < r->n; i++) granted += r->votes[i];
+    for (int i = 0; i < r->n; i++)
+        granted += r->votes[i];
     return granted;
 }
 

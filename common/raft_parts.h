@@ -28,7 +28,7 @@ struct raft {
 
     /* Persistent state (§3.8): every change is reported through the persist_* callbacks. */
     int64_t term;
-    int voted_for; /* -1: none this term */
+    int voted_for;          /* -1: none this term */
     struct raft_entry *log; /* log[0] is a sentinel of term 0; entries are 1..last_index */
     int64_t last_index, log_cap;
 

@@ -106,7 +106,8 @@ void raft_broadcast(struct raft *r, int64_t now_us)
 void raft_advance_commit(struct raft *r)
 {
     int64_t matches[r->n];
-    for (int i = 0; i < r->n; i++) matches[i] = i == r->self ? r->last_index : r->match_index[i];
+    for (int i = 0; i < r->n; i++)
+        matches[i] = i == r->self ? r->last_index : r->match_index[i];
     int64_t replicated = raft_quorum_value(r, matches);
     /* §3.6.2: only an entry of the current term is committed by counting replicas. */
     if (replicated > r->commit_index && raft_term_at(r, replicated) == r->term) {
@@ -194,7 +195,8 @@ void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t now_us)
         return;
     }
     if (r->role == RAFT_LEADER && term == r->term) {
-        trace_warn("two leaders in term %lld (peer %d and me): a safety bug", (long long)term, from);
+        trace_warn("two leaders in term %lld (peer %d and me): a safety bug", (long long)term,
+                   from);
         return;
     }
     /* Before the change of leader is announced: whoever reacts to it (a request waiting
@@ -207,7 +209,8 @@ void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t now_us)
     }
     r->leader_contact_us = now_us;
     r->election_due_us = now_us + raft_random_election_timeout(r);
-    if (r->cb.leader_contact) r->cb.leader_contact(r->cb.ctx, from, raft_piggyback_of(body, from), now_us);
+    if (r->cb.leader_contact)
+        r->cb.leader_contact(r->cb.ctx, from, raft_piggyback_of(body, from), now_us);
 
     if (prev > r->last_index) {
         raft_reply_append(r, from, false, 0, r->last_index + 1, prev, round, incarnation, now_us);
@@ -217,14 +220,14 @@ void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t now_us)
         /* Skip back over the whole conflicting term in one step. */
         int64_t conflict = prev;
         int64_t bad_term = raft_term_at(r, prev);
-        while (conflict - 1 > r->commit_index && raft_term_at(r, conflict - 1) == bad_term) conflict--;
+        while (conflict - 1 > r->commit_index && raft_term_at(r, conflict - 1) == bad_term)
+            conflict--;
         raft_reply_append(r, from, false, 0, conflict, prev, round, incarnation, now_us);
         return;
     }
     int64_t index = prev;
     const cJSON *entry;
-    cJSON_ArrayForEach(entry, entries)
-    {
+    cJSON_ArrayForEach(entry, entries) {
         bool entry_ok = true;
         int64_t entry_term = raft_int(entry, "term", &entry_ok);
         const cJSON *command = cJSON_GetObjectItemCaseSensitive(entry, "command");
@@ -296,7 +299,8 @@ void raft_on_append_res(struct raft *r, int from, const cJSON *body, int64_t now
     r->last_ack_us[from] = now_us;
     if (round > 0 && (uint64_t)round > r->acked_round[from] && (uint64_t)round <= r->round)
         r->acked_round[from] = (uint64_t)round;
-    if (r->cb.ack_received) r->cb.ack_received(r->cb.ctx, from, raft_piggyback_of(body, from), now_us);
+    if (r->cb.ack_received)
+        r->cb.ack_received(r->cb.ctx, from, raft_piggyback_of(body, from), now_us);
     if (success) {
         if (match_index > r->last_index) match_index = r->last_index;
         if (match_index > r->match_index[from]) r->match_index[from] = match_index;
@@ -306,10 +310,11 @@ void raft_on_append_res(struct raft *r, int from, const cJSON *body, int64_t now
         if (r->next_index[from] <= r->last_index) raft_send_append(r, from);
         raft_advance_commit(r);
     } else if (raft_rejects_current(r, from, body)) {
-        /* Rewind to the follower's hint, but never below what it is known to have. The hint may well lie below match_index: a follower skips back
-         * over a whole conflicting term, and its stale suffix can share a term with the
-         * prefix it matched. */
-        int64_t rewind_to = conflict_index < r->next_index[from] ? conflict_index : r->next_index[from];
+        /* Rewind to the follower's hint, but never below what it is known to have. The hint may
+         * well lie below match_index: a follower skips back over a whole conflicting term, and its
+         * stale suffix can share a term with the prefix it matched. */
+        int64_t rewind_to =
+            conflict_index < r->next_index[from] ? conflict_index : r->next_index[from];
         if (rewind_to < r->match_index[from] + 1) rewind_to = r->match_index[from] + 1;
         if (rewind_to < r->next_index[from]) {
             r->next_index[from] = rewind_to;

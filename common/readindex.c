@@ -56,8 +56,8 @@ static bool readindex_assign(struct raft *r)
     for (struct node_request *req = node_first_waiting(NODE_WAIT_READ_INDEX); req;
          req = node_next_waiting(req)) {
         if (req->read_index >= 0) continue;
-        req->read_index = raft_commit_index(r);  /* step 2 */
-        req->read_round = raft_round(r) + 1;     /* step 3: a round not yet begun */
+        req->read_index = raft_commit_index(r); /* step 2 */
+        req->read_round = raft_round(r) + 1;    /* step 3: a round not yet begun */
         assigned = true;
     }
     return assigned;

@@ -36,13 +36,15 @@ uint32_t storage_crc32(const void *data, size_t len)
     if (!table[1]) {
         for (uint32_t i = 0; i < 256; i++) {
             uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            for (int k = 0; k < 8; k++)
+                c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
             table[i] = c;
         }
     }
     const unsigned char *p = data;
     uint32_t crc = 0xFFFFFFFFu;
-    for (size_t i = 0; i < len; i++) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+    for (size_t i = 0; i < len; i++)
+        crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
     return crc ^ 0xFFFFFFFFu;
 }
 
@@ -69,12 +71,14 @@ static cJSON *storage_parse_record(const char *line, size_t len)
 static bool storage_int(const cJSON *record, const char *field, int64_t *out)
 {
     /* -1 is a vote for no one; terms and indexes obey the peers' limit. */
-    return proto_int_in(cJSON_GetObjectItemCaseSensitive(record, field), -1, PROTO_MAX_PEER_INT, out);
+    return proto_int_in(cJSON_GetObjectItemCaseSensitive(record, field), -1, PROTO_MAX_PEER_INT,
+                        out);
 }
 
 static void storage_drop_after(struct storage_state *st, int64_t after)
 {
-    while (st->count > after) cJSON_Delete(st->entries[--st->count].command);
+    while (st->count > after)
+        cJSON_Delete(st->entries[--st->count].command);
 }
 
 /* Replays one good record into st. Returns false if it contradicts what came before
@@ -130,15 +134,16 @@ static int storage_recover(struct storage *s, struct storage_state *st)
         ssize_t n = pread(s->fd, data + got, size - got, (off_t)got);
         if (n <= 0) {
             if (n < 0 && errno == EINTR) continue;
-            fprintf(stderr, "storage: reading %s: %s\n", s->path, n < 0 ? strerror(errno) : "short read");
+            fprintf(stderr, "storage: reading %s: %s\n", s->path,
+                    n < 0 ? strerror(errno) : "short read");
             free(data);
             return -1;
         }
         got += (size_t)n;
     }
     int64_t cap = 0;
-    size_t good_end = 0;   /* the file up to here is good records */
-    size_t bad_start = 0;  /* the first bad record after good_end, if any */
+    size_t good_end = 0;  /* the file up to here is good records */
+    size_t bad_start = 0; /* the first bad record after good_end, if any */
     int64_t bad_line = 0, line_no = 0;
     bool bad_seen = false;
     for (size_t pos = 0; pos < size;) {

@@ -116,8 +116,8 @@ static int check_by_key(const history *h, lin_op *ops, size_t count, size_t left
                 explain_violation(h, by_key + key_start[k], &results[k]);
         status = CHECKER_ANOMALY;
     } else if (out_of_budget > 0) {
-        printf("unknown: %zu of %zu keys exceeded the budget of %zu configurations each; "
-               CHECKER_JUDGED "\n",
+        printf("unknown: %zu of %zu keys exceeded the budget of %zu configurations "
+               "each; " CHECKER_JUDGED "\n",
                out_of_budget, h->key_count, budget, count);
         status = CHECKER_UNKNOWN;
     } else {

@@ -162,9 +162,7 @@ int main(int argc, char **argv)
             explain(&h, &r.anomalies[i]);
         if (r.anomaly_count > ANOMALIES_SHOWN)
             printf("  ... and %zu more\n", r.anomaly_count - ANOMALIES_SHOWN);
-        status = r.anomaly_count ? CHECKER_ANOMALY
-                 : r.judged      ? CHECKER_OK
-                                 : CHECKER_NOTHING_JUDGED;
+        status = r.anomaly_count ? CHECKER_ANOMALY : r.judged ? CHECKER_OK : CHECKER_NOTHING_JUDGED;
     }
     free(r.anomalies);
     history_free(&h);

@@ -17,10 +17,10 @@
  * is flagged. The history's clock_rate is only printed.
  * A read that failed with error 20 (key absent) carries no reply fields in the runner's
  * history; it is held to max_staleness_ms, the bound it asked for, which an honest node's
- * actual staleness never exceeds. Also flagged, as a sanity check: a value that no write could have produced before the read
- * completed. Reads whose reply says linearizable:true are left to check-linearizable.
- * The verdict line says "judged N ops". Exit 0 no anomaly, 1 anomaly, 2 bad input, 4 nothing
- * to judge (no follower_read it could hold to a claim). */
+ * actual staleness never exceeds. Also flagged, as a sanity check: a value that no write could have
+ * produced before the read completed. Reads whose reply says linearizable:true are left to
+ * check-linearizable. The verdict line says "judged N ops". Exit 0 no anomaly, 1 anomaly, 2 bad
+ * input, 4 nothing to judge (no follower_read it could hold to a claim). */
 #include "checker.h"
 #include "history.h"
 
@@ -183,10 +183,11 @@ static void explain(const history *h, const staleness_anomaly *a)
 int main(int argc, char **argv)
 {
     if (checker_wants_help(argc, argv)) {
-        printf(USAGE "Did every follower_read that says linearizable:false honour the staleness it\n"
-                     "claimed (actual_staleness_ms, max_staleness_ms)? Reads FILE, or stdin.\n"
-                     "Prints a verdict line that says \"judged N ops\". Exit 0 no anomaly,\n"
-                     "1 anomaly, 2 bad input, 4 nothing to judge.\n");
+        printf(USAGE
+               "Did every follower_read that says linearizable:false honour the staleness it\n"
+               "claimed (actual_staleness_ms, max_staleness_ms)? Reads FILE, or stdin.\n"
+               "Prints a verdict line that says \"judged N ops\". Exit 0 no anomaly,\n"
+               "1 anomaly, 2 bad input, 4 nothing to judge.\n");
         return CHECKER_OK;
     }
     if (argc > 2 || (argc == 2 && argv[1][0] == '-' && argv[1][1] != '\0')) {
@@ -216,9 +217,7 @@ int main(int argc, char **argv)
             explain(&h, &r.anomalies[i]);
         if (r.anomaly_count > ANOMALIES_SHOWN)
             printf("  ... and %zu more\n", r.anomaly_count - ANOMALIES_SHOWN);
-        status = r.anomaly_count ? CHECKER_ANOMALY
-                 : r.judged      ? CHECKER_OK
-                                 : CHECKER_NOTHING_JUDGED;
+        status = r.anomaly_count ? CHECKER_ANOMALY : r.judged ? CHECKER_OK : CHECKER_NOTHING_JUDGED;
     }
     free(r.anomalies);
     history_free(&h);

@@ -246,8 +246,9 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
-            printf(USAGE "Prints a random linearizable history of a KV store (the checkers' test\n"
-                         "bench), optionally corrupted; checks/checkers/README.md has the flags.\n");
+            printf(USAGE
+                   "Prints a random linearizable history of a KV store (the checkers' test\n"
+                   "bench), optionally corrupted; checks/checkers/README.md has the flags.\n");
             return 0;
         }
         if (strcmp(flag, "--dup-values") == 0) {

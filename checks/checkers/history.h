@@ -1,4 +1,5 @@
-/* history: reads a client history (JSON lines; checks/harness/README.md, "History format") into paired operations.
+/* history: reads a client history (JSON lines; checks/harness/README.md, "History format") into
+ * paired operations.
  *
  * Each line is an event: an invoke, or the ok/fail/info that completes it. The checkers
  * reason about operations, so the loader pairs every invoke with its completion (same

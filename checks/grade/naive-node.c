@@ -16,7 +16,8 @@ static long next_msg_id;
 static void reply(const cJSON *req, cJSON *body)
 {
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(req, "src");
-    const cJSON *msg_id = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(req, "body"), "msg_id");
+    const cJSON *msg_id =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(req, "body"), "msg_id");
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "src", node_id);
     cJSON_AddStringToObject(out, "dest", cJSON_IsString(src) ? src->valuestring : "?");
@@ -57,7 +58,8 @@ static cJSON *handle(const cJSON *body)
         snprintf(node_id, sizeof node_id, "%s", id->valuestring);
         return ok("init_ok");
     }
-    if (strcmp(t, "read") && strcmp(t, "write") && strcmp(t, "cas")) return error(10, "unknown type");
+    if (strcmp(t, "read") && strcmp(t, "write") && strcmp(t, "cas"))
+        return error(10, "unknown type");
     const cJSON *key = cJSON_GetObjectItemCaseSensitive(body, "key");
     if (!key) return error(12, "missing field: key");
     char *name = cJSON_PrintUnformatted(key);
@@ -76,9 +78,12 @@ static cJSON *handle(const cJSON *body)
     } else {
         const cJSON *from = cJSON_GetObjectItemCaseSensitive(body, "from");
         const cJSON *to = cJSON_GetObjectItemCaseSensitive(body, "to");
-        if (!from || !to) answer = error(12, from ? "missing field: to" : "missing field: from");
-        else if (!current) answer = error(20, "key does not exist");
-        else if (!cJSON_Compare(current, from, 1)) answer = error(22, "current value is not from");
+        if (!from || !to)
+            answer = error(12, from ? "missing field: to" : "missing field: from");
+        else if (!current)
+            answer = error(20, "key does not exist");
+        else if (!cJSON_Compare(current, from, 1))
+            answer = error(22, "current value is not from");
         else {
             cJSON_ReplaceItemInObjectCaseSensitive(store, name, cJSON_Duplicate(to, 1));
             answer = ok("cas_ok");

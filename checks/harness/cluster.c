@@ -65,7 +65,7 @@ typedef struct {
     int64_t start_raw_us, now_us, run_end_us;
     cluster_phase phase;
     char log_dir[PATH_MAX];
-    uint64_t *seed_by_node; /* READPATH_SEED, kept for restarts */
+    uint64_t *seed_by_node;  /* READPATH_SEED, kept for restarts */
     int64_t *restart_due_us; /* per node: when a "kill ... restart-after" restarts it */
     bool node_failed;
 } cluster;
@@ -218,7 +218,8 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
         fault = cluster_fault_json("duplicate", NULL);
         cJSON_AddNumberToObject(fault, "probability", ev->duplicate_probability);
         route_duplicate(&cl->net, ev->duplicate_probability);
-        snprintf(text, sizeof text, "duplicate %g (each peer message also sent again with this probability)",
+        snprintf(text, sizeof text,
+                 "duplicate %g (each peer message also sent again with this probability)",
                  ev->duplicate_probability);
         break;
     case SCENARIO_PAUSE:
@@ -235,7 +236,8 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
         fault = cluster_fault_json("kill", node_name);
         /* A plain kill keeps the node down until a restart line, even one killed
          * earlier with a restart still pending. */
-        cl->restart_due_us[node_index] = ev->restarts ? cl->now_us + ev->restart_after_us : INT64_MAX;
+        cl->restart_due_us[node_index] =
+            ev->restarts ? cl->now_us + ev->restart_after_us : INT64_MAX;
         if (ev->restarts)
             cJSON_AddNumberToObject(fault, "restart_after_ms", (double)ev->restart_after_us / 1e3);
         procs_kill(&cl->nodes[node_index]);
@@ -267,7 +269,8 @@ static void cluster_apply_event(cluster *cl, const scenario_event *ev)
         }
         route_mark_alive(&cl->net, node_index);
         snprintf(text, sizeof text, "restart %s%s", node_name,
-                 cl->opt.data_dir ? " (same data dir)" : " WITHOUT --data-dir: it comes back empty");
+                 cl->opt.data_dir ? " (same data dir)"
+                                  : " WITHOUT --data-dir: it comes back empty");
         break;
     case SCENARIO_CLIENT: {
         /* A role is resolved when the op is queued, i.e. at its scripted time. */
@@ -324,8 +327,10 @@ static void cluster_deliver(void *ctx, int to_index, const char *line, size_t li
     size_t room = line_len + 32;
     char *stamped = malloc(room);
     size_t stamped_len = mrules_stamp_id(line, line_len, ++cl->delivered_ids, stamped, room);
-    if (stamped_len > 0) procs_queue_line(&cl->nodes[to_index], stamped, stamped_len);
-    else procs_queue_line(&cl->nodes[to_index], line, line_len);
+    if (stamped_len > 0)
+        procs_queue_line(&cl->nodes[to_index], stamped, stamped_len);
+    else
+        procs_queue_line(&cl->nodes[to_index], line, line_len);
     free(stamped);
 }
 
@@ -340,7 +345,8 @@ static void cluster_rule_broken(cluster *cl, int node_index, const char *why, co
 
 static void cluster_bad_line(cluster *cl, int node_index, const char *line)
 {
-    if (cl->opt.maelstrom_rules) cluster_rule_broken(cl, node_index, "stdout line is not a JSON message", line);
+    if (cl->opt.maelstrom_rules)
+        cluster_rule_broken(cl, node_index, "stdout line is not a JSON message", line);
     if (cl->summary.bad_node_lines++ < CLUSTER_BAD_LINES_SHOWN)
         fprintf(stderr,
                 "cluster: %s wrote a line that is not a message (stdout is for JSON "
@@ -627,8 +633,9 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
     if (cl->opt.maelstrom_rules)
         for (int k = 0; k < OP_KIND_COUNT; k++)
             if (cfg.op_weight[k] > 0 && k != OP_READ && k != OP_WRITE && k != OP_CAS) {
-                fprintf(stderr, "cluster: --maelstrom-rules allows only lin-kv's ops (read, "
-                                "write, cas) in --mix, not %s\n",
+                fprintf(stderr,
+                        "cluster: --maelstrom-rules allows only lin-kv's ops (read, "
+                        "write, cas) in --mix, not %s\n",
                         op_kind_name((op_kind)k));
                 return CLUSTER_EXIT_USAGE;
             }
@@ -655,8 +662,11 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
         if (!any_kind ||
             nemesis_set_lease_configs(&cl->nemesis, cl->opt.lease_configs,
                                       (int)cl->opt.concurrency + 1, err, sizeof err) < 0) {
-            fprintf(stderr, "cluster: %s\n",
-                    any_kind ? err : "--lease-configs are sent at the nemesis's fault steps: give --nemesis too");
+            fprintf(
+                stderr, "cluster: %s\n",
+                any_kind
+                    ? err
+                    : "--lease-configs are sent at the nemesis's fault steps: give --nemesis too");
             return CLUSTER_EXIT_USAGE;
         }
     }
@@ -710,8 +720,7 @@ static int cluster_setup(cluster *cl, int argc, char **argv)
     cl->leader_term = -1;
     cl->role_leader = -1;
     route_init(&cl->net, cl->node_count, (int64_t)(cl->opt.latency_ms * 1000),
-               (int64_t)(cl->opt.jitter_ms * 1000),
-               (uint64_t)cl->opt.seed);
+               (int64_t)(cl->opt.jitter_ms * 1000), (uint64_t)cl->opt.seed);
     summary_init(&cl->summary, cl->node_count);
     events_init(&cl->events, cl->node_count);
     workload_init(&cl->work, &cfg, cl->node_count, (const char(*)[IDS_NAME_MAX])cl->node_names,
@@ -754,8 +763,8 @@ static bool cluster_unsafe_switch_set(void)
  * as do --keep-logs and an unsafe switch. */
 static bool cluster_keeps_logs(const cluster *cl, int rc)
 {
-    return cl->opt.log_dir || cl->opt.keep_logs || rc != CLUSTER_EXIT_OK ||
-           cluster_interrupted || cluster_unsafe_switch_set();
+    return cl->opt.log_dir || cl->opt.keep_logs || rc != CLUSTER_EXIT_OK || cluster_interrupted ||
+           cluster_unsafe_switch_set();
 }
 
 static void cluster_remove_logs(cluster *cl)

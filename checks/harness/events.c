@@ -84,13 +84,13 @@ int events_write(const events_log *ev, const events_context *ctx, const char *pa
     events_line_json(lines, &len, ctx->clients_stop_us, "clients_stop");
 
     const cJSON *fault;
-    cJSON_ArrayForEach(fault, ctx->faults)
-    {
+    cJSON_ArrayForEach(fault, ctx->faults) {
         const cJSON *time = cJSON_GetObjectItemCaseSensitive(fault, "time_us");
         cJSON *line = events_line_json(lines, &len, (int64_t)cJSON_GetNumberValue(time), "fault");
         const cJSON *field;
-        cJSON_ArrayForEach(field, fault) if (strcmp(field->string, "time_us") != 0)
-            cJSON_AddItemToObject(line, field->string, cJSON_Duplicate(field, true));
+        cJSON_ArrayForEach(field, fault)
+            if (strcmp(field->string, "time_us") != 0)
+                cJSON_AddItemToObject(line, field->string, cJSON_Duplicate(field, true));
     }
     for (size_t k = 0; k < ev->leadership_len; k++) {
         const events_leadership *l = &ev->leaderships[k];

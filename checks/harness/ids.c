@@ -54,7 +54,8 @@ int ids_node_or_role(const char *name, int node_count)
     if (strncmp(name, "follower", 8) == 0) {
         char *end;
         long k = strtol(name + 8, &end, 10);
-        if (end != name + 8 && *end == '\0' && k >= 1 && k < node_count) return IDS_ROLE_FOLLOWER((int)k);
+        if (end != name + 8 && *end == '\0' && k >= 1 && k < node_count)
+            return IDS_ROLE_FOLLOWER((int)k);
         return -1;
     }
     return ids_node_index(name, node_count);

@@ -56,8 +56,7 @@ bool mrules_check_reply(const cJSON *body, char *why, size_t why_size)
             return false;
         }
     const cJSON *member;
-    cJSON_ArrayForEach(member, body)
-    {
+    cJSON_ArrayForEach(member, body) {
         if (!mrules_listed(schema->required, member->string) &&
             !mrules_listed(schema->optional, member->string)) {
             snprintf(why, why_size, "%s has a field lin-kv's schema does not allow: \"%.40s\"",

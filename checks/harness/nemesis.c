@@ -5,7 +5,7 @@
 #include <string.h>
 
 static const char *const nemesis_names[NEMESIS_KIND_COUNT] = {"partition", "isolate", "pause",
-                                                                    "kill", "duplicate"};
+                                                              "kill", "duplicate"};
 /* High enough that most Raft rounds see a copy, low enough that the originals still
  * carry the run forward. */
 #define NEMESIS_DUPLICATE_PROBABILITY 0.3
@@ -29,8 +29,9 @@ int nemesis_init(nemesis_state *n, const char *spec, int node_count, int64_t int
         while (kind < NEMESIS_KIND_COUNT && strcmp(nemesis_names[kind], item) != 0)
             kind++;
         if (kind == NEMESIS_KIND_COUNT) {
-            snprintf(err, err_size, "--nemesis: unknown kind '%s' (partition, isolate, pause, kill, "
-                                     "duplicate)",
+            snprintf(err, err_size,
+                     "--nemesis: unknown kind '%s' (partition, isolate, pause, kill, "
+                     "duplicate)",
                      item);
             rc = -1;
             break;

@@ -31,13 +31,13 @@ typedef struct {
 
 typedef struct {
     op_kind kind;
-    int node_index;        /* the node the request is sent to */
-    cJSON *key;            /* owned; NULL for lease_read_config, which names no key */
-    cJSON *value;          /* write: the value; cas: from. Owned, NULL for reads. */
-    cJSON *cas_to;         /* cas: to. Owned. */
-    long max_staleness_ms; /* follower_read */
-    long last_write_index; /* ryw_read: a pinned token or OP_TOKEN_FROM_SESSION */
-    bool prefer_follower;  /* ryw_read */
+    int node_index;               /* the node the request is sent to */
+    cJSON *key;                   /* owned; NULL for lease_read_config, which names no key */
+    cJSON *value;                 /* write: the value; cas: from. Owned, NULL for reads. */
+    cJSON *cas_to;                /* cas: to. Owned. */
+    long max_staleness_ms;        /* follower_read */
+    long last_write_index;        /* ryw_read: a pinned token or OP_TOKEN_FROM_SESSION */
+    bool prefer_follower;         /* ryw_read */
     op_lease_config lease_config; /* lease_read_config */
 } op_request;
 

@@ -83,8 +83,7 @@ int procs_spawn(procs_node *node, int node_index, const char *bin, char *const *
     posix_spawn_file_actions_adddup2(&actions, to_child[0], STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&actions, from_child[1], STDOUT_FILENO);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path,
-                                     O_WRONLY | O_CREAT | (append_log ? O_APPEND : O_TRUNC),
-                                     0644);
+                                     O_WRONLY | O_CREAT | (append_log ? O_APPEND : O_TRUNC), 0644);
 
     char **argv = calloc((size_t)node_arg_count + 2, sizeof *argv);
     argv[0] = (char *)bin;

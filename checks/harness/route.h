@@ -36,9 +36,9 @@ typedef struct {
     rng_stream jitter_rng;
     double duplicate_probability; /* 0: no duplication */
     rng_stream duplicate_rng;     /* its own stream: duplication never shifts the jitter */
-    int *group_by_node; /* all equal = no partition */
-    bool *dead_by_node; /* killed nodes neither send nor receive */
-    bool *cut_by_link;  /* [from][to]: one-way cuts */
+    int *group_by_node;           /* all equal = no partition */
+    bool *dead_by_node;           /* killed nodes neither send nor receive */
+    bool *cut_by_link;            /* [from][to]: one-way cuts */
     route_message *heap;
     size_t heap_len, heap_cap;
     uint64_t next_seq;

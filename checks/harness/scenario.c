@@ -248,7 +248,8 @@ static int scenario_parse_cut(scenario_line *ln, int first, scenario_event *ev)
 /* duplicate P | duplicate off */
 static int scenario_parse_duplicate(scenario_line *ln, int first, scenario_event *ev)
 {
-    if (scenario_expect_words(ln, first, 1, 1, "duplicate P (a probability in [0, 1]) | duplicate off") < 0)
+    if (scenario_expect_words(ln, first, 1, 1,
+                              "duplicate P (a probability in [0, 1]) | duplicate off") < 0)
         return -1;
     const char *word = ln->words[first];
     if (strcmp(word, "off") == 0) {

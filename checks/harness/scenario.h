@@ -42,16 +42,16 @@ typedef struct {
     int64_t at_us;
     int line;
     scenario_action action;
-    int *group_by_node; /* partition: one group number per node; 0 = the unlisted group */
-    bool names_roles;   /* partition: also has a slot per role (see scenario.c) */
-    int node_index;     /* pause, resume, kill, restart; cut, uncut: the sender. A node
-                           index or an ids.h role code */
-    int to_index;       /* cut, uncut: the receiver, likewise */
+    int *group_by_node;           /* partition: one group number per node; 0 = the unlisted group */
+    bool names_roles;             /* partition: also has a slot per role (see scenario.c) */
+    int node_index;               /* pause, resume, kill, restart; cut, uncut: the sender. A node
+                                     index or an ids.h role code */
+    int to_index;                 /* cut, uncut: the receiver, likewise */
     double duplicate_probability; /* duplicate: per peer message; 0 = off */
-    bool restarts;            /* kill: the node is restarted restart_after_us later */
-    int64_t restart_after_us; /* (otherwise it stays down until a restart line) */
-    int process;        /* client */
-    op_request op;      /* client */
+    bool restarts;                /* kill: the node is restarted restart_after_us later */
+    int64_t restart_after_us;     /* (otherwise it stays down until a restart line) */
+    int process;                  /* client */
+    op_request op;                /* client */
 } scenario_event;
 
 typedef struct {

@@ -234,8 +234,10 @@ int summary_write_json(summary_stats *s, const summary_context *ctx, const char 
     cJSON *rss = cJSON_AddObjectToObject(root, "node_max_rss_kb");
     for (int i = 0; i < ctx->node_count; i++)
         cJSON_AddNumberToObject(rss, ctx->nodes[i].name, (double)ctx->nodes[i].max_rss_kb);
-    if (s->leader_index >= 0) cJSON_AddStringToObject(root, "leader", ctx->nodes[s->leader_index].name);
-    else cJSON_AddNullToObject(root, "leader");
+    if (s->leader_index >= 0)
+        cJSON_AddStringToObject(root, "leader", ctx->nodes[s->leader_index].name);
+    else
+        cJSON_AddNullToObject(root, "leader");
     cJSON *served = cJSON_AddObjectToObject(root, "served_by");
     for (int i = 0; i < ctx->node_count; i++)
         cJSON_AddNumberToObject(served, ctx->nodes[i].name, (double)s->served_by_node[i]);

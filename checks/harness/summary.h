@@ -25,7 +25,7 @@ typedef struct {
     uint64_t *served_by_node;
     uint64_t late_replies, bad_node_lines;
     int64_t clients_start_us, run_end_us;
-    cJSON *faults; /* array of {time_us, fault, ...} */
+    cJSON *faults;      /* array of {time_us, fault, ...} */
     double *node_cpu_s; /* per node, read just before shutdown */
     int leader_index;   /* the leader when the run ended, as the runner saw it; -1 */
     /* Leaderships seen (a node sending appends in a term higher than any before): 1 in

@@ -41,8 +41,7 @@ static void report_cluster_end_matching(report_cluster *c, const char *kind, con
                                         double to_us, bool (*match)(const cJSON *, const cJSON *))
 {
     cJSON *w;
-    cJSON_ArrayForEach(w, c->faults)
-    {
+    cJSON_ArrayForEach(w, c->faults) {
         if (strcmp(report_cluster_string(w, "kind"), kind) != 0) continue;
         if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "open"))) continue;
         if (!match || match(w, fault)) report_cluster_end_window(w, to_us);
@@ -66,12 +65,12 @@ static void report_cluster_groups_label(const cJSON *groups, char *label, size_t
     size_t used = 0;
     label[0] = '\0';
     const cJSON *group, *node;
-    cJSON_ArrayForEach(group, groups)
-    {
+    cJSON_ArrayForEach(group, groups) {
         if (used && used + 3 < size) used += (size_t)snprintf(label + used, size - used, " |");
-        cJSON_ArrayForEach(node, group) if (cJSON_IsString(node) &&
-                                            used + strlen(node->valuestring) + 2 < size) used +=
-            (size_t)snprintf(label + used, size - used, "%s%s", used ? " " : "", node->valuestring);
+        cJSON_ArrayForEach(node, group)
+            if (cJSON_IsString(node) && used + strlen(node->valuestring) + 2 < size)
+                used += (size_t)snprintf(label + used, size - used, "%s%s", used ? " " : "",
+                                         node->valuestring);
     }
 }
 
@@ -148,13 +147,13 @@ static void report_cluster_nodes_from_ops(report_cluster *c, const cJSON *ops)
 {
     cJSON *nodes = cJSON_AddArrayToObject(c->run, "nodes");
     const cJSON *op;
-    cJSON_ArrayForEach(op, ops)
-    {
+    cJSON_ArrayForEach(op, ops) {
         const char *names[] = {report_cluster_string(op, "node"), report_cluster_string(op, "by")};
         for (int k = 0; k < 2; k++) {
             bool seen = false;
             const cJSON *n;
-            cJSON_ArrayForEach(n, nodes) seen |= strcmp(n->valuestring, names[k]) == 0;
+            cJSON_ArrayForEach(n, nodes)
+                seen |= strcmp(n->valuestring, names[k]) == 0;
             if (!seen && names[k][0]) cJSON_AddItemToArray(nodes, cJSON_CreateString(names[k]));
         }
     }
@@ -227,16 +226,16 @@ int report_cluster_read(report_cluster *c, const char *events_path, const cJSON 
     cJSON_AddNumberToObject(c->run, "end_us", end_us);
     /* A clock rate holds for the whole run: the runner sets it when it starts the node. */
     const cJSON *rate;
-    cJSON_ArrayForEach(rate, cJSON_GetObjectItemCaseSensitive(c->run, "clock_rate"))
-    {
+    cJSON_ArrayForEach(rate, cJSON_GetObjectItemCaseSensitive(c->run, "clock_rate")) {
         char label[96];
         snprintf(label, sizeof label, "clock %s x%g", rate->string, rate->valuedouble);
         cJSON *w = report_cluster_window(c, "clock", label, 0);
         cJSON_AddStringToObject(w, "node", rate->string);
     }
     cJSON *w;
-    cJSON_ArrayForEach(w, c->faults) if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(w, "to_us")))
-        cJSON_ReplaceItemInObjectCaseSensitive(w, "to_us", cJSON_CreateNumber(end_us));
+    cJSON_ArrayForEach(w, c->faults)
+        if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(w, "to_us")))
+            cJSON_ReplaceItemInObjectCaseSensitive(w, "to_us", cJSON_CreateNumber(end_us));
     return rc;
 }
 

@@ -58,8 +58,7 @@ static void report_page_summary(FILE *out, const report_page_input *in)
 {
     int total = cJSON_GetArraySize(in->ops->ops), ok = 0, fail = 0, info = 0;
     const cJSON *op;
-    cJSON_ArrayForEach(op, in->ops->ops)
-    {
+    cJSON_ArrayForEach(op, in->ops->ops) {
         const char *type = report_page_string(op, "type");
         ok += strcmp(type, "ok") == 0;
         fail += strcmp(type, "fail") == 0;
@@ -69,8 +68,7 @@ static void report_page_summary(FILE *out, const report_page_input *in)
             fail, info,
             cJSON_GetObjectItemCaseSensitive(in->cluster->run, "end_us")->valuedouble / 1e6);
     const cJSON *node;
-    cJSON_ArrayForEach(node, cJSON_GetObjectItemCaseSensitive(in->cluster->run, "nodes"))
-    {
+    cJSON_ArrayForEach(node, cJSON_GetObjectItemCaseSensitive(in->cluster->run, "nodes")) {
         fputc(' ', out);
         report_page_escape(out, cJSON_IsString(node) ? node->valuestring : "?");
     }
@@ -124,8 +122,7 @@ static void report_page_text(FILE *out, const char *text)
 static void report_page_verdicts(FILE *out, const report_verdicts *v)
 {
     const cJSON *c;
-    cJSON_ArrayForEach(c, v->checkers)
-    {
+    cJSON_ArrayForEach(c, v->checkers) {
         const cJSON *exit_status = cJSON_GetObjectItemCaseSensitive(c, "exit");
         const char *class = !cJSON_IsNumber(exit_status)    ? "v-skip"
                             : exit_status->valuedouble == 0 ? "v-ok"
@@ -149,22 +146,19 @@ static void report_page_anomalies(FILE *out, const report_verdicts *v)
     fputs("<ol id=\"anomaly-list\">\n", out);
     int k = 0;
     const cJSON *a;
-    cJSON_ArrayForEach(a, v->anomalies)
-    {
+    cJSON_ArrayForEach(a, v->anomalies) {
         fprintf(out, "<li class=\"anomaly\" data-anomaly=\"%d\" data-checker=\"%s\" data-lines=\"",
                 k++, report_page_string(a, "checker"));
         const cJSON *pair, *index;
         const char *sep = "";
-        cJSON_ArrayForEach(pair, cJSON_GetObjectItemCaseSensitive(a, "lines"))
-        {
+        cJSON_ArrayForEach(pair, cJSON_GetObjectItemCaseSensitive(a, "lines")) {
             fprintf(out, "%s%.0f..%.0f", sep, cJSON_GetArrayItem(pair, 0)->valuedouble,
                     cJSON_GetArrayItem(pair, 1)->valuedouble);
             sep = " ";
         }
         fputs("\" data-ops=\"", out);
         sep = "";
-        cJSON_ArrayForEach(index, cJSON_GetObjectItemCaseSensitive(a, "ops"))
-        {
+        cJSON_ArrayForEach(index, cJSON_GetObjectItemCaseSensitive(a, "ops")) {
             fprintf(out, "%s%.0f", sep, index->valuedouble);
             sep = " ";
         }

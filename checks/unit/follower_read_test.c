@@ -446,9 +446,9 @@ struct paused_run {
     int leader, follower, new_leader;
     uint64_t round;
     int64_t paused_us, stamp_us, woke_us;
-    int64_t new_writes;       /* committed by the new leader while the old one slept */
-    bool stamp_in_round;      /* F's stamp arrived while R was the old leader's newest */
-    bool confirmed;           /* ... and R was confirmed after it */
+    int64_t new_writes;  /* committed by the new leader while the old one slept */
+    bool stamp_in_round; /* F's stamp arrived while R was the old leader's newest */
+    bool confirmed;      /* ... and R was confirmed after it */
     int64_t reads_served;
     struct twin_read worst, last;
 };
@@ -558,8 +558,8 @@ static void test_paused_leader(void)
              "and commits %" PRId64 " entries; n%d acks round %llu at %.1f ms; n%d wakes at "
              "%.1f ms and reads that ack, then two acks of round %llu",
              r.leader, (unsigned long long)r.round, r.paused_us / 1000.0, r.new_leader,
-             r.new_writes, r.follower, (unsigned long long)r.round, r.stamp_us / 1000.0,
-             r.leader, r.woke_us / 1000.0, (unsigned long long)r.round);
+             r.new_writes, r.follower, (unsigned long long)r.round, r.stamp_us / 1000.0, r.leader,
+             r.woke_us / 1000.0, (unsigned long long)r.round);
     tap_note("paused leader: the last read at n%d, at %.1f ms, claims %" PRId64
              " ms; it misses index %" PRId64 " (first applied at %.1f ms): margin %+.1f ms; "
              "least margin of %" PRId64 " reads %+.1f ms",
@@ -576,7 +576,7 @@ static void test_paused_leader(void)
 struct noop_run {
     int old_leader, new_leader;
     int64_t w_index, w_applied_us, elected_us;
-    bool window;         /* a round of the new leader confirmed while W was not applied there */
+    bool window; /* a round of the new leader confirmed while W was not applied there */
     int64_t reads_served;
     struct twin_read worst;
     int worst_node;
@@ -675,8 +675,7 @@ static void test_new_leader_noop(void)
         return;
     tap_note("new leader: n%d commits W at index %" PRId64 " (first applied at %.1f ms); n%d, "
              "which holds W but not its commit, is elected at %.1f ms by the two without W",
-             r.old_leader, r.w_index, r.w_applied_us / 1000.0, r.new_leader,
-             r.elected_us / 1000.0);
+             r.old_leader, r.w_index, r.w_applied_us / 1000.0, r.new_leader, r.elected_us / 1000.0);
     if (r.worst_node >= 0)
         tap_note("new leader: %" PRId64 " reads at the new leader and the two it repairs over "
                  "100 ms; least margin %+.1f ms (n%d at %.1f ms claims %" PRId64

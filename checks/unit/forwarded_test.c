@@ -71,7 +71,8 @@ static void test_forgotten_are_refused(void)
     /* Id 999 was answered at t = 999 us: at KEEP_US + 999 it is just kept, past it not. */
     tap_ok(forwarded_arrive(table, key(1, 5, 999), KEEP_US + 999, &answer) == FORWARDED_ANSWERED,
            "an answer is kept for keep_us");
-    tap_ok(forwarded_count(table) == 1, "older ones are forgotten (%zu left)", forwarded_count(table));
+    tap_ok(forwarded_count(table) == 1, "older ones are forgotten (%zu left)",
+           forwarded_count(table));
     tap_ok(forwarded_arrive(table, key(1, 5, 17), KEEP_US + 999, &answer) == FORWARDED_FORGOTTEN,
            "a late copy of a forgotten forward is refused, never served again");
     tap_ok(forwarded_arrive(table, key(1, 5, 998), KEEP_US + 999, &answer) == FORWARDED_FORGOTTEN,

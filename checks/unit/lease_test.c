@@ -332,11 +332,13 @@ static void test_counterexample(void)
         lease_rule_violation(5200, CE_ELECTION_MS, CE_SKEW_MS, heartbeat_us, false);
     const char *sound_5000 =
         lease_rule_violation(5000, CE_ELECTION_MS, CE_SKEW_MS, heartbeat_us, false);
-    tap_note("the rule: 5200/5000/500 under the course task's L - S < E: %s; under (L - S) + S <= E: %s",
-             seed_says ? seed_says : "safe", sound_says ? sound_says : "safe");
-    tap_ok(!seed_says && sound_says && !sound_5000,
-           "lease rule: the course task's rule accepts 5200/5000/500, the sound rule refuses it and "
-           "accepts 5000/5000/500");
+    tap_note(
+        "the rule: 5200/5000/500 under the course task's L - S < E: %s; under (L - S) + S <= E: %s",
+        seed_says ? seed_says : "safe", sound_says ? sound_says : "safe");
+    tap_ok(
+        !seed_says && sound_says && !sound_5000,
+        "lease rule: the course task's rule accepts 5200/5000/500, the sound rule refuses it and "
+        "accepts 5000/5000/500");
 
     struct ce_run unsafe, safe;
     ce_run(5200, &unsafe);
@@ -347,7 +349,8 @@ static void test_counterexample(void)
     note_ce("the course task's rule 5200/5000/500", 5200, &unsafe);
     note_ce("sound rule 5000/5000/500", 5000, &safe);
     tap_ok(unsafe.w.overlap_ms > 0 && unsafe.w.stale_reads > 0,
-           "counterexample, the course task's rule: the old lease outlasts the new leader's election: two "
+           "counterexample, the course task's rule: the old lease outlasts the new leader's "
+           "election: two "
            "valid lease holders for %" PRId64 " ms, %" PRId64 " stale lease reads",
            unsafe.w.overlap_ms, unsafe.w.stale_reads);
     tap_ok(safe.w.overlap_ms == 0 && safe.w.stale_reads == 0 && safe.w.lease_reads > 0 &&
@@ -462,7 +465,8 @@ static int64_t run_until_round_confirmed(struct sim *s, int node, uint64_t round
 {
     while (s->now_us < until_us && !s->failed) {
         for (size_t i = 0; i < s->rounds_len; i++)
-            if (s->rounds[i].node == node && s->rounds[i].round == round) return s->rounds[i].sent_us;
+            if (s->rounds[i].node == node && s->rounds[i].round == round)
+                return s->rounds[i].sent_us;
         sim_run_until(s, s->now_us + 100);
     }
     return RAFT_UNKNOWN_TIME;
@@ -485,9 +489,8 @@ static int64_t propose_config(struct twin *t, int node, int64_t effective_ms)
  * the entries inside. A shorter one cuts the lease at once. */
 static void test_config_grant(void)
 {
-    struct raft_config config = {.heartbeat_us = 20 * MS,
-                                 .election_timeout_us = 100 * MS,
-                                 .max_entries_per_append = 64};
+    struct raft_config config = {
+        .heartbeat_us = 20 * MS, .election_timeout_us = 100 * MS, .max_entries_per_append = 64};
     struct twin *t = twin_new(3, &config, 29, 80 * MS);
     struct sim *s = t->s;
     int a = sim_wait_leader(s, 1000 * MS);

@@ -38,12 +38,14 @@ static void test_restart_refuses_votes(void)
     struct sim *s = unit_cluster(3, 7, &leader);
     if (!tap_ok(s != NULL, "durable: a 3-node cluster elects a leader")) return;
     int follower = (leader + 1) % 3, candidate = (leader + 2) % 3;
-    for (int k = 0; k < 5; k++) sim_propose(s, leader);
+    for (int k = 0; k < 5; k++)
+        sim_propose(s, leader);
     sim_run_until(s, s->now_us + 5 * UNIT_HEARTBEAT_US);
     int64_t last_before = raft_last_index(s->nodes[follower].raft);
     int64_t term_before = raft_term(s->nodes[follower].raft);
 
-    for (int i = 0; i < 3; i++) sim_cut(s, i, follower, true);
+    for (int i = 0; i < 3; i++)
+        sim_cut(s, i, follower, true);
     sim_hold(s, follower, candidate, true);
     sim_restart(s, follower);
     int64_t restart_us = s->now_us;
@@ -83,7 +85,8 @@ static void test_grown_window_moves_campaign(void)
     struct sim *s = unit_cluster(3, 11, &leader);
     if (!tap_ok(s != NULL, "durable: a 3-node cluster elects a leader")) return;
     int follower = (leader + 1) % 3, other = (leader + 2) % 3;
-    for (int k = 0; k < 3; k++) sim_propose(s, leader);
+    for (int k = 0; k < 3; k++)
+        sim_propose(s, leader);
     sim_run_until(s, s->now_us + 5 * UNIT_HEARTBEAT_US);
     for (int i = 0; i < 3; i++) {
         sim_cut(s, i, follower, true);
@@ -114,7 +117,8 @@ static int second_vote(bool forget_votes)
     struct raft_config config = unit_config();
     struct sim *s = sim_new(3, &config, 11);
     /* Nobody hears anybody, except that node 2's replies wait, held, to be read. */
-    for (int i = 0; i < 3; i++) sim_isolate(s, i, true);
+    for (int i = 0; i < 3; i++)
+        sim_isolate(s, i, true);
     for (int i = 0; i < 2; i++) {
         sim_cut(s, 2, i, false);
         sim_hold(s, 2, i, true);

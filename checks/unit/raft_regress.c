@@ -257,7 +257,8 @@ static void test_stale_reject(void)
     /* Rejects from long ago (of appends at prevs the follower has since matched past)
      * arrive now. */
     inject_and_free(s, follower, leader, reject_message(term, 1, 0, s->nodes[leader].lives));
-    inject_and_free(s, follower, leader, reject_message(term, matched, matched, s->nodes[leader].lives));
+    inject_and_free(s, follower, leader,
+                    reject_message(term, matched, matched, s->nodes[leader].lives));
     size_t after = queued_appends(s, leader, follower, &with_entries, &first_prev);
     tap_diag("follower %d matched %" PRId64 ", leader last %" PRId64 "; appends queued to it: %zu "
              "before two stale rejects (conflict 1 and %" PRId64 "), %zu after",

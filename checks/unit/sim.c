@@ -351,7 +351,8 @@ static void sim_persist_term_vote(void *ctx, int64_t term, int voted_for)
 static void sim_persist_truncate(void *ctx, int64_t after_index)
 {
     struct sim_node *node = ctx;
-    while (node->disk.count > after_index) cJSON_Delete(node->disk.entries[--node->disk.count].command);
+    while (node->disk.count > after_index)
+        cJSON_Delete(node->disk.entries[--node->disk.count].command);
 }
 
 static void sim_persist_append(void *ctx, int64_t index, const struct raft_entry *entry)
@@ -361,12 +362,13 @@ static void sim_persist_append(void *ctx, int64_t index, const struct raft_entry
     assert(index == node->disk.count + 1);
     if (node->disk.count == node->disk.cap) {
         node->disk.cap = node->disk.cap * 2 + 64;
-        node->disk.entries = sim_alloc(node->disk.entries, (size_t)node->disk.cap,
-                                       sizeof *node->disk.entries);
+        node->disk.entries =
+            sim_alloc(node->disk.entries, (size_t)node->disk.cap, sizeof *node->disk.entries);
     }
     cJSON *copy = cJSON_Duplicate(entry->command, true);
     assert(copy);
-    node->disk.entries[node->disk.count++] = (struct raft_entry){.term = entry->term, .command = copy};
+    node->disk.entries[node->disk.count++] =
+        (struct raft_entry){.term = entry->term, .command = copy};
     /* As in node.c: every entry the log takes goes to disk, then to the read path. */
     const struct sim_hooks *h = &node->sim->hooks;
     if (h->appended) h->appended(h->ctx, node->id, index, entry);

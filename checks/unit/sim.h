@@ -96,8 +96,7 @@ struct sim_hooks {
     void (*appended)(void *ctx, int node, int64_t index, const struct raft_entry *entry);
     void (*applied)(void *ctx, int node, int64_t index, const struct raft_entry *entry);
     void (*sending_append)(void *ctx, int node, int peer, cJSON *piggyback);
-    void (*leader_contact)(void *ctx, int node, int leader, const cJSON *piggyback,
-                           int64_t now_us);
+    void (*leader_contact)(void *ctx, int node, int leader, const cJSON *piggyback, int64_t now_us);
     void (*sending_ack)(void *ctx, int node, cJSON *piggyback, int64_t now_us);
     void (*ack_received)(void *ctx, int node, int peer, const cJSON *piggyback, int64_t now_us);
 };

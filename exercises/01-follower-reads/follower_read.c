@@ -30,9 +30,7 @@ static const char *fr_check_flags(void)
 
 /* After init. READPATH_UNSAFE_NAIVE_STALENESS (node_unsafe_test_switch) is the
  * negative control: "time since the last heartbeat" as the bound. */
-static void fr_started(void)
-{
-}
+static void fr_started(void) {}
 
 /* A follower is about to acknowledge an append: `mine` is this stage's part of the ack
  * (add fields to it). TODO: what must the leader learn back to date your state? */
@@ -83,9 +81,7 @@ static void fr_sending_append(int peer, cJSON *mine)
 }
 
 /* TODO: a proof belongs to one leadership; what must be forgotten? */
-static void fr_leadership_changed(void)
-{
-}
+static void fr_leadership_changed(void) {}
 
 static const struct node_plugin fr_plugin = {
     .name = "follower_read",

@@ -14,9 +14,7 @@
 
 /* After init: the cluster is known. Read READPATH_UNSAFE_IGNORE_TOKEN here with
  * node_unsafe_test_switch if you want the negative control. */
-static void ryw_started(void)
-{
-}
+static void ryw_started(void) {}
 
 /* A write or cas committed at `index`: the client's token. TODO: which field does
  * write_ok carry (SPEC.md), and why does an index name one write on every node? */

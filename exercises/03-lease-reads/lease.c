@@ -19,9 +19,7 @@
 
 /* ---- the plugin: events from the node ---- */
 
-static void lease_started(void)
-{
-}
+static void lease_started(void) {}
 
 /* A majority acknowledged heartbeat round `round`, sent at `sent_us` on this node's
  * clock. TODO: until when may this leader answer reads alone? Measure from the send
@@ -34,9 +32,7 @@ static void lease_round_confirmed(uint64_t round, int64_t sent_us, int64_t commi
 }
 
 /* TODO: a lease belongs to one term of leadership; drop it on any change. */
-static void lease_leadership_changed(void)
-{
-}
+static void lease_leadership_changed(void) {}
 
 /* TODO: this leader appended a lease_read_config (lease_config_parse): a shorter
  * lease applies at once. */

@@ -45,8 +45,9 @@ static struct {
 static const struct node_flag config_flags[] = {
     {"--lease-duration-ms", "L, the lease before skew is subtracted (-1: the election timeout)",
      &cfg.duration_ms},
-    {"--max-clock-skew-ms", "S, how far two clocks may disagree over one election timeout "
-                            "(-1: a tenth of it)",
+    {"--max-clock-skew-ms",
+     "S, how far two clocks may disagree over one election timeout "
+     "(-1: a tenth of it)",
      &cfg.clock_skew_ms},
 };
 
@@ -68,17 +69,17 @@ int64_t lease_config_min_effective_us(void)
 /* ---- the rule ---- */
 
 static const char *config_rule_violation(int64_t duration_ms, int64_t election_timeout_ms,
-                                        int64_t clock_skew_ms)
+                                         int64_t clock_skew_ms)
 {
     return lease_rule_violation(duration_ms, election_timeout_ms, clock_skew_ms,
                                 node_heartbeat_us(), cfg.seed_rule);
 }
 
 static void config_explain(char *out, size_t n, int64_t duration_ms, int64_t election_timeout_ms,
-                          int64_t clock_skew_ms)
+                           int64_t clock_skew_ms)
 {
-    lease_rule_explain(out, n, duration_ms, election_timeout_ms, clock_skew_ms,
-                       node_heartbeat_us(), cfg.seed_rule);
+    lease_rule_explain(out, n, duration_ms, election_timeout_ms, clock_skew_ms, node_heartbeat_us(),
+                       cfg.seed_rule);
 }
 
 /* ---- configurations in the log ---- */
@@ -88,9 +89,12 @@ bool lease_config_parse(const cJSON *command, struct lease_config *out)
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(command, "type");
     char why[128];
     return cJSON_IsString(type) && strcmp(type->valuestring, "lease_config") == 0 &&
-           proto_get_nonneg_int(command, "lease_duration_ms", &out->duration_ms, why, sizeof why) == PROTO_OK &&
-           proto_get_nonneg_int(command, "election_timeout_ms", &out->election_timeout_ms, why, sizeof why) == PROTO_OK &&
-           proto_get_nonneg_int(command, "max_clock_skew_ms", &out->clock_skew_ms, why, sizeof why) == PROTO_OK &&
+           proto_get_nonneg_int(command, "lease_duration_ms", &out->duration_ms, why, sizeof why) ==
+               PROTO_OK &&
+           proto_get_nonneg_int(command, "election_timeout_ms", &out->election_timeout_ms, why,
+                                sizeof why) == PROTO_OK &&
+           proto_get_nonneg_int(command, "max_clock_skew_ms", &out->clock_skew_ms, why,
+                                sizeof why) == PROTO_OK &&
            out->election_timeout_ms >= 1 && out->election_timeout_ms <= PROTO_MAX_MS &&
            out->duration_ms <= PROTO_MAX_MS && out->clock_skew_ms <= PROTO_MAX_MS;
 }
@@ -121,7 +125,8 @@ static void config_apply_window(const char *why)
     if (raft_election_timeout_us(r) == window_us) return;
     trace_event("%s -> election timeout and stickiness window %lld ms (was %lld)%s", why,
                 (long long)(window_us / 1000), (long long)(raft_election_timeout_us(r) / 1000),
-                cfg.short_stickiness ? " (READPATH_UNSAFE_SHORT_STICKINESS: half, unless leader)" : "");
+                cfg.short_stickiness ? " (READPATH_UNSAFE_SHORT_STICKINESS: half, unless leader)"
+                                     : "");
     raft_set_election_timeout_us(r, window_us);
 }
 
@@ -140,7 +145,8 @@ static void config_note(int64_t index, int64_t term, const cJSON *command)
     if (!lease_config_parse(command, &c) || index <= raft_applied_index(node_raft())) return;
     c.index = index;
     c.term = term;
-    if (lease_config_effective_us(&c) < cfg.min_effective_us) cfg.min_effective_us = lease_config_effective_us(&c);
+    if (lease_config_effective_us(&c) < cfg.min_effective_us)
+        cfg.min_effective_us = lease_config_effective_us(&c);
     if (c.election_timeout_ms > cfg.window_ms)
         config_set_window(c.election_timeout_ms, "lease_config entry in the log");
     for (int i = 0; i < cfg.unapplied_count; i++)
@@ -230,7 +236,8 @@ static void config_applied(int64_t index, const struct raft_entry *entry)
     c.index = index;
     c.term = entry->term;
     cfg.applied = c;
-    if (lease_config_effective_us(&c) < cfg.min_effective_us) cfg.min_effective_us = lease_config_effective_us(&c);
+    if (lease_config_effective_us(&c) < cfg.min_effective_us)
+        cfg.min_effective_us = lease_config_effective_us(&c);
     int64_t window_ms = c.election_timeout_ms;
     int kept = 0;
     for (int i = 0; i < cfg.unapplied_count; i++) {

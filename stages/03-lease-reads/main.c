@@ -10,8 +10,8 @@
 int main(int argc, char **argv)
 {
     /* lease_config before lease: the lease reads the configuration it has set up. */
-    static const struct node_feature *const features[] = {
-        &follower_read_feature, &ryw_read_feature, &lease_config_feature, &lease_feature};
+    static const struct node_feature *const features[] = {&follower_read_feature, &ryw_read_feature,
+                                                          &lease_config_feature, &lease_feature};
     static const struct node_stage stage = {
         .name = "03-lease-reads",
         .summary = "stage 02 + lease_read (no round trip while the leader holds a lease) "

@@ -20,7 +20,8 @@ static struct {
 } me = {.id = "n?"};
 
 /* A handler answers one request; errors are values from proto.h's table. */
-typedef int (*handler_fn)(const char *client, int64_t msg_id, const cJSON *body, char *why, size_t n);
+typedef int (*handler_fn)(const char *client, int64_t msg_id, const cJSON *body, char *why,
+                          size_t n);
 
 static int on_init(const char *client, int64_t msg_id, const cJSON *body, char *why, size_t n)
 {
@@ -61,7 +62,8 @@ static void on_line(void *ctx, const char *line, size_t len)
         code = PROTO_NOT_SUPPORTED;
         snprintf(why, sizeof why, "type \"%s\" is not supported", type);
         for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
-            if (strcmp(handlers[i].type, type) == 0) code = handlers[i].handle(client, msg_id, body, why, sizeof why);
+            if (strcmp(handlers[i].type, type) == 0)
+                code = handlers[i].handle(client, msg_id, body, why, sizeof why);
     }
     if (code != PROTO_OK && msg_id >= 0) proto_send_error(me.id, client, msg_id, code, why);
     cJSON_Delete(msg);
