@@ -174,6 +174,38 @@ static struct twin_read twin_read(const struct twin *t, int node)
     return r;
 }
 
+/* The reads a run watches at one node: how many it would serve, the last, the worst. */
+struct twin_reads {
+    int64_t served;
+    struct twin_read last, worst;
+};
+
+/* A read at `node` now, if it would serve one. True when it would. */
+static bool twin_observe(const struct twin *t, int node, struct twin_reads *reads)
+{
+    struct twin_read r = twin_read(t, node);
+    if (r.bound_ms < 0) return false;
+    if (reads->served++ == 0 || r.margin_us < reads->worst.margin_us) reads->worst = r;
+    reads->last = r;
+    return true;
+}
+
+/* A leader, then 300 ms of writes every 10 ms through it and 50 ms of quiet, so every
+ * node has had pairs proven. Returns the leader, or -1 if none was elected. */
+static int twin_start(struct twin *t)
+{
+    struct sim *s = t->s;
+    int leader = sim_wait_leader(s, 10 * ELECTION_US);
+    if (leader < 0) return -1;
+    int64_t until = s->now_us + 300 * MS;
+    while (s->now_us < until) {
+        sim_propose(s, leader);
+        sim_run_until(s, s->now_us + 10 * MS);
+    }
+    sim_run_until(s, s->now_us + 50 * MS);
+    return leader;
+}
+
 static struct raft_config fr_config(void)
 {
     /* The old leader must keep heartbeating its follower through the partition, as an
@@ -322,8 +354,7 @@ struct in_flight_run {
     uint64_t round;
     int64_t round_sent_us, cut_us, release_us, confirmed_us;
     int64_t new_writes; /* committed by the new leader before the release */
-    int64_t reads_served;
-    struct twin_read worst, last;
+    struct twin_reads reads;
 };
 
 static bool round_confirmed_by(const struct sim *s, int node, uint64_t round, int64_t *sent_us)
@@ -348,17 +379,11 @@ static bool in_flight_run(uint64_t seed, struct in_flight_run *out)
     struct twin *t = twin_new(5, fr_config(), seed, false);
     struct sim *s = t->s;
     *out = (struct in_flight_run){.new_leader = -1};
-    int leader = sim_wait_leader(s, 10 * ELECTION_US);
+    int leader = twin_start(t);
     if (leader < 0) {
         twin_free(t);
         return false;
     }
-    int64_t until = s->now_us + 300 * MS;
-    while (s->now_us < until) {
-        sim_propose(s, leader);
-        sim_run_until(s, s->now_us + 10 * MS);
-    }
-    sim_run_until(s, s->now_us + 50 * MS);
     int f = (leader + 1) % 5;
     out->leader = leader;
     out->follower = f;
@@ -376,7 +401,6 @@ static bool in_flight_run(uint64_t seed, struct in_flight_run *out)
             sim_cut(s, m, f, true);
         }
     out->cut_us = s->now_us;
-    out->worst.margin_us = INT64_MAX;
     int64_t next_write_us = s->now_us;
     bool released = false;
     while (s->now_us < out->cut_us + 600 * MS && !s->failed) {
@@ -401,11 +425,7 @@ static bool in_flight_run(uint64_t seed, struct in_flight_run *out)
                 out->confirmed_us = s->now_us;
         }
         sim_run_until(s, s->now_us + 1 * MS);
-        struct twin_read r = twin_read(t, f);
-        if (r.bound_ms < 0) continue;
-        out->reads_served++;
-        out->last = r;
-        if (r.margin_us < out->worst.margin_us) out->worst = r;
+        twin_observe(t, f, &out->reads);
     }
     sim_check_logs(s);
     bool ok = !s->failed;
@@ -432,10 +452,10 @@ static void test_round_in_flight(void)
     tap_note("round in flight: the last read at n%d, at %.1f ms, claims %" PRId64
              " ms; it misses index %" PRId64 " (first applied at %.1f ms): margin %+.1f ms; "
              "least margin of %" PRId64 " reads %+.1f ms",
-             r.follower, r.last.at_us / 1000.0, r.last.bound_ms, r.last.missed_index,
-             r.last.missed_applied_us / 1000.0, r.last.margin_us / 1000.0, r.reads_served,
-             r.worst.margin_us / 1000.0);
-    tap_ok(r.worst.margin_us >= 0 && r.last.missed_applied_us > r.cut_us,
+             r.follower, r.reads.last.at_us / 1000.0, r.reads.last.bound_ms,
+             r.reads.last.missed_index, r.reads.last.missed_applied_us / 1000.0,
+             r.reads.last.margin_us / 1000.0, r.reads.served, r.reads.worst.margin_us / 1000.0);
+    tap_ok(r.reads.worst.margin_us >= 0 && r.reads.last.missed_applied_us > r.cut_us,
            "round in flight: stamps that arrived after the round was sent stay unproven: the "
            "follower's bound never misses a committed write");
 }
@@ -449,8 +469,7 @@ struct paused_run {
     int64_t new_writes;  /* committed by the new leader while the old one slept */
     bool stamp_in_round; /* F's stamp arrived while R was the old leader's newest */
     bool confirmed;      /* ... and R was confirmed after it */
-    int64_t reads_served;
-    struct twin_read worst, last;
+    struct twin_reads reads;
 };
 
 /* 5 nodes. Leader L begins round R and is paused (a GC pause, SIGSTOP) before it begins
@@ -469,24 +488,19 @@ static bool paused_run(uint64_t seed, struct paused_run *out)
     struct twin *t = twin_new(5, fr_config(), seed, false);
     struct sim *s = t->s;
     *out = (struct paused_run){.new_leader = -1};
-    int leader = sim_wait_leader(s, 10 * ELECTION_US);
+    int leader = twin_start(t);
     if (leader < 0) {
         twin_free(t);
         return false;
     }
-    int64_t until = s->now_us + 300 * MS;
-    while (s->now_us < until) {
-        sim_propose(s, leader);
-        sim_run_until(s, s->now_us + 10 * MS);
-    }
-    sim_run_until(s, s->now_us + 50 * MS);
     int f = (leader + 1) % 5;
     out->leader = leader;
     out->follower = f;
     /* R's append to F waits in the network; L sleeps right after beginning R. */
     sim_hold(s, leader, f, true);
     uint64_t before = raft_round(s->nodes[leader].raft);
-    while (raft_round(s->nodes[leader].raft) == before && s->now_us < until + 10 * HEARTBEAT_US)
+    int64_t until = s->now_us + 10 * HEARTBEAT_US;
+    while (raft_round(s->nodes[leader].raft) == before && s->now_us < until)
         sim_run_until(s, s->now_us + 100);
     out->round = raft_round(s->nodes[leader].raft);
     sim_pause(s, leader, true);
@@ -527,15 +541,10 @@ static bool paused_run(uint64_t seed, struct paused_run *out)
     out->confirmed = raft_confirmed_round(s->nodes[leader].raft) >= out->round;
     sim_pause(s, leader, false);
     sim_hold(s, leader, f, false);
-    out->worst.margin_us = INT64_MAX;
     int64_t end_us = s->now_us + 100 * MS;
     while (s->now_us < end_us && !s->failed) {
         sim_run_until(s, s->now_us + 1 * MS);
-        struct twin_read r = twin_read(t, f);
-        if (r.bound_ms < 0) continue;
-        out->reads_served++;
-        out->last = r;
-        if (r.margin_us < out->worst.margin_us) out->worst = r;
+        twin_observe(t, f, &out->reads);
     }
     sim_check_logs(s);
     bool ok = !s->failed;
@@ -548,7 +557,7 @@ static void test_paused_leader(void)
 {
     struct paused_run r;
     bool ran = paused_run(17, &r);
-    if (!tap_ok(ran && r.new_writes >= 1 && r.stamp_in_round && r.confirmed && r.reads_served > 0,
+    if (!tap_ok(ran && r.new_writes >= 1 && r.stamp_in_round && r.confirmed && r.reads.served > 0,
                 "paused leader: F's stamp, taken after %" PRId64
                 " writes of a new leader, reaches the old leader while its round %llu is "
                 "newest, and the round is confirmed after it",
@@ -563,10 +572,10 @@ static void test_paused_leader(void)
     tap_note("paused leader: the last read at n%d, at %.1f ms, claims %" PRId64
              " ms; it misses index %" PRId64 " (first applied at %.1f ms): margin %+.1f ms; "
              "least margin of %" PRId64 " reads %+.1f ms",
-             r.follower, r.last.at_us / 1000.0, r.last.bound_ms, r.last.missed_index,
-             r.last.missed_applied_us / 1000.0, r.last.margin_us / 1000.0, r.reads_served,
-             r.worst.margin_us / 1000.0);
-    tap_ok(r.worst.margin_us >= 0,
+             r.follower, r.reads.last.at_us / 1000.0, r.reads.last.bound_ms,
+             r.reads.last.missed_index, r.reads.last.missed_applied_us / 1000.0,
+             r.reads.last.margin_us / 1000.0, r.reads.served, r.reads.worst.margin_us / 1000.0);
+    tap_ok(r.reads.worst.margin_us >= 0,
            "paused leader: the round current when a stamp arrives does not prove it: the "
            "follower's bound never misses a committed write");
 }
@@ -577,8 +586,7 @@ struct noop_run {
     int old_leader, new_leader;
     int64_t w_index, w_applied_us, elected_us;
     bool window; /* a round of the new leader confirmed while W was not applied there */
-    int64_t reads_served;
-    struct twin_read worst;
+    struct twin_reads reads;
     int worst_node;
 };
 
@@ -596,17 +604,12 @@ static bool noop_run(uint64_t seed, struct noop_run *out)
     struct twin *t = twin_new(5, fr_config(), seed, false);
     struct sim *s = t->s;
     *out = (struct noop_run){.new_leader = -1, .worst_node = -1};
-    int l1 = sim_wait_leader(s, 10 * ELECTION_US);
+    int l1 = twin_start(t);
     if (l1 < 0) {
         twin_free(t);
         return false;
     }
-    int64_t until = s->now_us + 200 * MS;
-    while (s->now_us < until) {
-        sim_propose(s, l1);
-        sim_run_until(s, s->now_us + 10 * MS);
-    }
-    sim_run_until(s, s->now_us + 50 * MS);
+    int64_t until = s->now_us;
     int l2 = (l1 + 1) % 5, x = (l1 + 2) % 5, y = (l1 + 3) % 5, z = (l1 + 4) % 5;
     out->old_leader = l1;
     sim_hold(s, l1, y, true);
@@ -640,7 +643,6 @@ static bool noop_run(uint64_t seed, struct noop_run *out)
     out->new_leader = l2;
     out->elected_us = s->now_us;
     uint64_t first_round = raft_round(s->nodes[l2].raft);
-    out->worst.margin_us = INT64_MAX;
     int readers[3] = {l2, y, z};
     while (s->now_us < out->elected_us + 100 * MS && !s->failed) {
         sim_run_until(s, s->now_us + 100);
@@ -648,13 +650,9 @@ static bool noop_run(uint64_t seed, struct noop_run *out)
         if (raft_confirmed_round(r2) >= first_round && raft_applied_index(r2) < out->w_index)
             out->window = true;
         for (int i = 0; i < 3; i++) {
-            struct twin_read r = twin_read(t, readers[i]);
-            if (r.bound_ms < 0) continue;
-            out->reads_served++;
-            if (r.margin_us < out->worst.margin_us) {
-                out->worst = r;
+            int64_t worst_us = out->reads.served ? out->reads.worst.margin_us : INT64_MAX;
+            if (twin_observe(t, readers[i], &out->reads) && out->reads.worst.margin_us < worst_us)
                 out->worst_node = readers[i];
-            }
         }
     }
     sim_check_logs(s);
@@ -668,7 +666,7 @@ static void test_new_leader_noop(void)
 {
     struct noop_run r;
     bool ran = noop_run(19, &r);
-    if (!tap_ok(ran && r.window && r.reads_served > 0,
+    if (!tap_ok(ran && r.window && r.reads.served > 0,
                 "new leader: n%d is elected knowing less than what is committed, and a round "
                 "of it is confirmed before it applies W",
                 r.new_leader))
@@ -680,9 +678,9 @@ static void test_new_leader_noop(void)
         tap_note("new leader: %" PRId64 " reads at the new leader and the two it repairs over "
                  "100 ms; least margin %+.1f ms (n%d at %.1f ms claims %" PRId64
                  " ms, first missed index %" PRId64 ")",
-                 r.reads_served, r.worst.margin_us / 1000.0, r.worst_node, r.worst.at_us / 1000.0,
-                 r.worst.bound_ms, r.worst.missed_index);
-    tap_ok(r.worst.margin_us >= 0,
+                 r.reads.served, r.reads.worst.margin_us / 1000.0, r.worst_node,
+                 r.reads.worst.at_us / 1000.0, r.reads.worst.bound_ms, r.reads.worst.missed_index);
+    tap_ok(r.reads.worst.margin_us >= 0,
            "new leader: no bound is taken from a commit index that does not yet cover the "
            "term's no-op: no read misses a committed write");
 }
