@@ -55,6 +55,8 @@
 #   expect_lines FILE <<'EOF'
 #       json_subsets FILE with the expected objects read from stdin, one per line (blank
 #       lines are skipped): plain JSON in a heredoc, the same diagnostics on failure.
+#   expect_no_lines FILE <<'EOF'
+#       json_absent FILE for each object read from stdin, one per line.
 #   json_absent EXPECTED FILE   no line of FILE matches EXPECTED as a subset.
 #   json_count EXPECTED FILE    prints how many lines of FILE match EXPECTED.
 #   json_lines FILE             every line of FILE is one JSON object, nothing else.
@@ -326,6 +328,20 @@ expect_lines() {
         return 1
     fi
     json_subsets "$file" "${expected[@]}"
+}
+
+expect_no_lines() {
+    local file=$1 line status=0 count=0
+    while IFS= read -r line || [ -n "$line" ]; do
+        case $line in *[![:space:]]*) ;; *) continue ;; esac
+        count=$((count + 1))
+        json_absent "$line" "$file" || status=1
+    done
+    if [ "$count" -eq 0 ]; then
+        echo "expect_no_lines: no objects on stdin"
+        return 1
+    fi
+    return $status
 }
 
 json_absent() {
