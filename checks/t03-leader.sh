@@ -71,6 +71,15 @@ await() {
     echo "no line matched: $1"
     return 1
 }
+# say SRC <<\EOF: sends n1 each request body on stdin (one a line), from SRC.
+say() { client_lines n1 "$1" >&"$node_in"; }
+# await_fields <<\EOF: await for a line holding every field of the JSON object on stdin
+# (a field subset, as expect_lines compares).
+await_fields() {
+    local e
+    e=$(cat)
+    await "$json_lib_ subset($e; .)"
+}
 # next_probe: a fresh msg_id for a probe (counted in ./probe, from 101).
 next_probe() {
     local p
@@ -104,12 +113,25 @@ start_node
 
 test_expect_success 'n1 wins term 1 (PreVote, then a vote from n2) and replicates its no-op' '
     step
-    send "{\"src\":\"c0\",\"dest\":\"n1\",\"body\":{\"type\":\"init\",\"msg_id\":1,\"node_id\":\"n1\",\"node_ids\":[\"n1\",\"n2\",\"n3\"]}}"
-    await ".body.type == \"init_ok\""
-    await ".dest == \"n2\" and .body.type == \"raft_vote\" and .body.pre_vote == true"
-    peer n2 "{\"type\":\"raft_vote_res\",\"term\":0,\"for_term\":1,\"pre_vote\":true,\"granted\":true}"
-    await ".dest == \"n2\" and .body.type == \"raft_vote\" and .body.pre_vote == false"
-    peer n2 "{\"type\":\"raft_vote_res\",\"term\":1,\"for_term\":1,\"pre_vote\":false,\"granted\":true}"
+    say c0 <<\EOF
+{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1","n2","n3"]}
+EOF
+    await_fields <<\EOF
+{"body":{"type":"init_ok"}}
+EOF
+    await_fields <<\EOF
+{"dest":"n2","body":{"type":"raft_vote","pre_vote":true}}
+EOF
+    say n2 <<\EOF
+{"type":"raft_vote_res","term":0,"for_term":1,"pre_vote":true,"granted":true}
+EOF
+    await_fields <<\EOF
+{"dest":"n2","body":{"type":"raft_vote","pre_vote":false}}
+EOF
+    say n2 <<\EOF
+{"type":"raft_vote_res","term":1,"for_term":1,"pre_vote":false,"granted":true}
+EOF
+    # One entry: the no-op.
     await ".dest == \"n2\" and .body.type == \"raft_append\" and (.body.entries | length) == 1"
     jq -r .body.round last >r1
 '
@@ -119,7 +141,9 @@ test_expect_success 'a round a majority acknowledged before the no-op commits gr
     # n2 acknowledges the round but rejects the entry: a majority (n1, n2) confirmed the
     # round, so a lease is counted from it, but the no-op has not committed.
     ack "$(cat r1)" 0 false
-    client "{\"type\":\"lease_read\",\"msg_id\":2,\"key\":\"x\"}"
+    say c1 <<\EOF
+{"type":"lease_read","msg_id":2,"key":"x"}
+EOF
     sync_with 3
     refute answered 2
 '
@@ -128,32 +152,48 @@ test_expect_success 'once the no-op commits, ReadIndex (not the lease) answers t
     step
     # Key x does not exist yet: error 20 is what ReadIndex answers for it.
     confirm 2 1
-    jq -c "select(.body.in_reply_to == 2)" out | tee last
-    jq -e ".body.type == \"error\" and .body.code == 20" last
+    json_reply 2 out | tee last
+    expect_lines last <<\EOF
+{"body":{"type":"error","code":20}}
+EOF
 '
 
 test_expect_success 'a write acknowledged by n2 commits (write_ok)' '
     step
-    client "{\"type\":\"write\",\"msg_id\":4,\"key\":\"x\",\"value\":1}"
+    say c1 <<\EOF
+{"type":"write","msg_id":4,"key":"x","value":1}
+EOF
     confirm 4 2
-    jq -se "any(.[]; .body.in_reply_to == 4 and .body.type == \"write_ok\")" out
+    expect_lines out <<\EOF
+{"body":{"in_reply_to":4,"type":"write_ok"}}
+EOF
 '
 
 test_expect_success 'with the no-op applied, the lease serves lease_read with no round trip' '
     step
-    client "{\"type\":\"lease_read\",\"msg_id\":5,\"key\":\"x\"}"
+    say c1 <<\EOF
+{"type":"lease_read","msg_id":5,"key":"x"}
+EOF
     await ".body.in_reply_to == 5"
-    jq -e ".body.type == \"lease_read_ok\" and .body.value == 1 and .body.lease_valid == true and .body.network_round_trips == 0" last
+    expect_lines last <<\EOF
+{"body":{"type":"lease_read_ok","value":1,"lease_valid":true,"network_round_trips":0}}
+EOF
 '
 
 test_expect_success 'after an append of term 2 from n3, the very next lease_read is forwarded to n3, not served' '
     step
     # n3 leads term 2 (it says so with an append): n1 is a follower of n3 now.
-    peer n3 "{\"type\":\"raft_append\",\"term\":2,\"prev_log_index\":2,\"prev_log_term\":1,\"leader_commit\":2,\"round\":1,\"entries\":[]}"
-    client "{\"type\":\"lease_read\",\"msg_id\":6,\"key\":\"x\"}"
+    say n3 <<\EOF
+{"type":"raft_append","term":2,"prev_log_index":2,"prev_log_term":1,"leader_commit":2,"round":1,"entries":[]}
+EOF
+    say c1 <<\EOF
+{"type":"lease_read","msg_id":6,"key":"x"}
+EOF
     sync_with 7
     refute answered 6
-    jq -se "any(.[]; .dest == \"n3\" and .body.type == \"forward\" and .body.request.msg_id == 6)" out
+    expect_lines out <<\EOF
+{"dest":"n3","body":{"type":"forward","request":{"msg_id":6}}}
+EOF
 '
 
 test_expect_success 'n1 logs that it dropped the lease' '
