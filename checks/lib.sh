@@ -13,6 +13,14 @@
 #       A known breakage: reported as TODO, never fails the suite.
 #   test_done      prints the plan `1..N`; exits 1 if any test failed.
 #   skip_all 'why' prints `1..0 # SKIP why` and exits 0 (call before any test).
+#
+# Prerequisites (declare them once, at the top of a suite, before any test; a missing
+# one skips the whole suite with `1..0 # SKIP ...`)
+#   test_require CMD...     each CMD is on PATH.
+#   require_node            NODE_BIN is set and executable.
+#   require_feature TYPE... require_node, and the node accepts each client message TYPE:
+#                           `$NODE_BIN --help` has a line `client messages (SPEC.md): ...`
+#                           listing the types it accepts (read write cas at stage 00).
 #   The scratch directories go away in lib.sh's EXIT trap (test_cleanup); a suite
 #   that sets its own EXIT trap calls test_cleanup from it.
 #
@@ -33,6 +41,9 @@
 #   init_line NODE IDS [MSG_ID]    init from c0 to NODE; IDS comma-separated (n1,n2,n3)
 #   client_line NODE BODY [SRC]    an envelope from SRC (default c1) to NODE; BODY is
 #                                  pasted verbatim, so it may be deliberately malformed
+#   client_lines NODE [SRC] <<'EOF'
+#       client_line for each line of stdin: one request body per line (blank lines are
+#       skipped), so a test writes its requests as plain JSON in a heredoc.
 #
 # Comparing JSON (every comparison is a field subset: extra fields are allowed)
 #   json_subset EXPECTED FILE   some line of FILE holds every field of EXPECTED,
@@ -41,6 +52,11 @@
 #                               the expected object, the nearest candidate lines and,
 #                               per candidate, which fields differ.
 #   json_subsets FILE EXPECTED...  json_subset of each (one jq run when they all pass).
+#   expect_lines FILE <<'EOF'
+#       json_subsets FILE with the expected objects read from stdin, one per line (blank
+#       lines are skipped): plain JSON in a heredoc, the same diagnostics on failure.
+#   expect_no_lines FILE <<'EOF'
+#       json_absent FILE for each object read from stdin, one per line.
 #   json_absent EXPECTED FILE   no line of FILE matches EXPECTED as a subset.
 #   json_count EXPECTED FILE    prints how many lines of FILE match EXPECTED.
 #   json_lines FILE             every line of FILE is one JSON object, nothing else.
@@ -95,6 +111,30 @@ time_stretch() {
 # K (times written in ms are left as they are).
 stretch_scenario() {
     awk -v k="$1" '$1 == "at" && $2 ~ /s$/ && $2 !~ /ms$/ { t = $2; sub(/s$/, "", t); $2 = sprintf("%.6fs", t * k) } { print }' "$2"
+}
+
+test_require() {
+    local cmd
+    for cmd in "$@"; do
+        command -v "$cmd" >/dev/null 2>&1 || skip_all "$cmd not found"
+    done
+}
+
+require_node() {
+    [ -n "$NODE_BIN" ] && [ -x "$NODE_BIN" ] || skip_all "no node binary (NODE_BIN='$NODE_BIN')"
+}
+
+require_feature() {
+    local types type
+    require_node
+    types=$(timeout "$(scaled 5)" "$NODE_BIN" --help </dev/null 2>&1 |
+        sed -n 's/^client messages (SPEC\.md)://p' | head -n 1)
+    for type in "$@"; do
+        case " $types " in
+        *" $type "*) ;;
+        *) skip_all "$NODE_BIN accepts no $type (client messages:${types:- none listed})" ;;
+        esac
+    done
 }
 
 test_count=0
@@ -212,6 +252,13 @@ client_line() {
     printf '{"src":"%s","dest":"%s","body":%s}\n' "${3:-c1}" "$1" "$2"
 }
 
+client_lines() {
+    local body
+    while IFS= read -r body || [ -n "$body" ]; do
+        case $body in *[![:space:]]*) client_line "$1" "$body" "${2:-}" ;; esac
+    done
+}
+
 # jq definitions shared by the comparisons. Input lines that are not JSON are skipped
 # here (json_lines is the test that rejects them).
 json_lib_='
@@ -267,6 +314,33 @@ json_subsets() {
         return 0
     fi
     for e in "$@"; do json_subset "$e" "$file" || status=1; done
+    return $status
+}
+
+expect_lines() {
+    local file=$1 line
+    local -a expected=()
+    while IFS= read -r line || [ -n "$line" ]; do
+        case $line in *[![:space:]]*) expected+=("$line") ;; esac
+    done
+    if [ "${#expected[@]}" -eq 0 ]; then
+        echo "expect_lines: no expected objects on stdin"
+        return 1
+    fi
+    json_subsets "$file" "${expected[@]}"
+}
+
+expect_no_lines() {
+    local file=$1 line status=0 count=0
+    while IFS= read -r line || [ -n "$line" ]; do
+        case $line in *[![:space:]]*) ;; *) continue ;; esac
+        count=$((count + 1))
+        json_absent "$line" "$file" || status=1
+    done
+    if [ "$count" -eq 0 ]; then
+        echo "expect_no_lines: no objects on stdin"
+        return 1
+    fi
     return $status
 }
 
