@@ -36,6 +36,14 @@
 #       Polls until FILE has at least N lines (for a node still running in the
 #       background); fails after SECONDS (default 5, scaled) saying what it has.
 #   now_ms         wall-clock milliseconds (date +%s%N), for timing a run.
+#   node_start [ARGS...]
+#       Starts `$NODE_BIN ARGS...` in the background (under timeout, 20 s scaled) with its
+#       stdin a fifo held open on fd 3, stdout to ./out, stderr to ./err; sets $pid.
+#       Write lines with `>&3`; node_stop closes fd 3 and waits for it.
+#   wait_for FILTER [FILE]
+#       Polls FILE (./out) until some line satisfies the jq filter and prints that line:
+#       the node's message is the event waited for. Fails after 5 s (scaled), showing
+#       what FILE holds.
 #
 # Building input lines (printed on stdout, one JSON line each)
 #   init_line NODE IDS [MSG_ID]    init from c0 to NODE; IDS comma-separated (n1,n2,n3)
@@ -384,3 +392,30 @@ json_reply() {
 }
 
 test_cmp() { diff -u "$1" "$2"; }
+
+node_start() {
+    mkfifo in
+    timeout -k 1 "$(scaled 20)" "$NODE_BIN" "$@" <in >out 2>err &
+    pid=$!
+    exec 3>in
+}
+
+node_stop() {
+    exec 3>&-
+    wait "$pid"
+}
+
+wait_for() {
+    local file=${2:-out} deadline line
+    deadline=$(($(now_ms) + $(scaled 5 | awk '{ printf "%d", $1 * 1000 }')))
+    while :; do
+        line=$(jq -c "select($1)" "$file" 2>/dev/null | head -n 1)
+        [ -n "$line" ] && { echo "$line"; return 0; }
+        if [ "$(now_ms)" -gt "$deadline" ]; then
+            echo "no line of $file satisfies: $1" >&2
+            cut -c1-300 "$file" >&2
+            return 1
+        fi
+        sleep 0.01
+    done
+}

@@ -18,35 +18,11 @@
 # Starts n1 of n1,n2 with its stdin on fd 3 (a long election timeout keeps it from
 # campaigning) and its life pinned to 7, so a reply can echo it blind.
 start_n1() {
-    mkfifo in
-    READPATH_INCARNATION=7 timeout -k 1 "$(scaled 20)" "$NODE_BIN" --election-timeout-ms 10000 \
-        <in >out 2>err &
-    pid=$!
-    exec 3>in
+    READPATH_INCARNATION=7 node_start --election-timeout-ms 10000
     init_line n1 n1,n2 >&3
 }
 
-# wait_for JQ: polls ./out until some line satisfies the jq filter (the node's message
-# is the event waited for); prints that line. Fails after 5 s (scaled).
-wait_for() {
-    local deadline line
-    deadline=$(($(now_ms) + $(scaled 5 | awk '{ printf "%d", $1 * 1000 }')))
-    while :; do
-        line=$(jq -c "select($1)" out 2>/dev/null | head -n 1)
-        [ -n "$line" ] && { echo "$line"; return 0; }
-        if [ "$(now_ms)" -gt "$deadline" ]; then
-            echo "no line of the output satisfies: $1" >&2
-            cut -c1-300 out >&2
-            return 1
-        fi
-        sleep 0.01
-    done
-}
-
-stop_n1() {
-    exec 3>&-
-    wait "$pid"
-}
+stop_n1() { node_stop; }
 
 test_expect_success 'a follower of a leader played from SPEC.md: the append is acked, a read forwarded and the answer relayed, all with the documented fields' '
     start_n1

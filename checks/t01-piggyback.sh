@@ -14,28 +14,8 @@
 # Starts n1 as a follower of n2 (a long election timeout keeps it from campaigning),
 # with its stdin on fd 3.
 start_follower() {
-    mkfifo in
-    timeout -k 1 "$(scaled 20)" "$NODE_BIN" --election-timeout-ms 10000 <in >out 2>err &
-    pid=$!
-    exec 3>in
+    node_start --election-timeout-ms 10000
     init_line n1 n1,n2 >&3
-}
-
-# wait_for JQ: polls ./out until some line satisfies the jq filter (the node's reply is
-# the event waited for); prints that line. Fails after 5 s (scaled), showing the output.
-wait_for() {
-    local deadline line
-    deadline=$(($(now_ms) + $(scaled 5 | awk '{ printf "%d", $1 * 1000 }')))
-    while :; do
-        line=$(jq -c "select($1)" out 2>/dev/null | head -n 1)
-        [ -n "$line" ] && { echo "$line"; return 0; }
-        if [ "$(now_ms)" -gt "$deadline" ]; then
-            echo "no line of the output satisfies: $1" >&2
-            cut -c1-300 out >&2
-            return 1
-        fi
-        sleep 0.01
-    done
 }
 
 # append ROUND [PIGGYBACK-FIELD]: an empty append from the leader n2 in term 1.
@@ -61,8 +41,7 @@ read_with_pair() {
     wait_for '.body.type == "raft_append_res" and .body.round == 2' >/dev/null
     client_line n1 '{"type":"follower_read","msg_id":5,"key":"x","max_staleness_ms":60000}' >&3
     outcome=$(wait_for '.body.in_reply_to == 5 or (.dest == "n2" and .body.type == "forward")')
-    exec 3>&-
-    wait "$pid" || true
+    node_stop || true
     echo "pair at ${1//PAIR/$pair}"
     echo "outcome: $outcome"
 }
@@ -76,8 +55,7 @@ expect_forwarded() {
 test_expect_success 'every ack carries piggyback.follower_read {stamp_us, incarnation} and nothing of it at the top level' '
     start_follower
     stamp=$(first_stamp)
-    exec 3>&-
-    wait "$pid" || true
+    node_stop || true
     echo "stamp: $stamp"
     echo "$stamp" | jq -e "(.stamp_us | type == \"number\") and (.incarnation | type == \"number\")" >/dev/null
     jq -se "[.[] | select(.body.type == \"raft_append_res\") | .body | has(\"stamp_us\") or has(\"fr_stamp_us\")] | any | not" out >/dev/null
