@@ -2,7 +2,7 @@
 # Stage 03's lease in virtual time (checks/unit/lease_test.c): the pure core
 # (stages/03-lease-reads/lease_state.c) and the rule (lease_rule.c) on a simulated
 # cluster whose nodes' clocks run at their own rates. The deterministic twins of
-# t03-experiment.sh's case (c) (the seed's rule, 5200/5000/500, lets the old lease
+# t03-experiment.sh's case (c) (the course task's rule, 5200/5000/500, lets the old lease
 # outlast the new leader's election on a follower clock S fast: two lease holders and
 # stale reads; the sound rule, none) and of t03-restart-window.sh (a node restarted from
 # disk refuses votes for one E, so the lease holds; a restart without that window, the

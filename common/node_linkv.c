@@ -72,7 +72,7 @@ static void node_answer_commit(int64_t index, const struct raft_entry *entry, in
                              (long long)req->log_index);
         } else if (entry->term != req->log_term) {
             /* Another leader's entry took this slot, so ours is lost. Code 0 anyway: the
-             * contract keeps 11 for ops that never reached a log. */
+             * protocol keeps 11 (SPEC.md) for ops that never reached a log. */
             node_reply_error(req, PROTO_TIMEOUT, "entry %lld of term %lld was overwritten",
                              (long long)index, (long long)req->log_term);
         } else if (result != PROTO_OK) {

@@ -52,7 +52,7 @@ void procs_kill(procs_node *node);
 /* Waits for a node killed by the scenario to be gone (before it is restarted). */
 void procs_reap(procs_node *node);
 /* Resumes paused nodes, closes every stdin, gives the nodes grace_us to exit on their
- * own (the contract asks for 200 ms), then SIGKILLs the rest and reaps all. */
+ * own (SPEC.md asks for 200 ms), then SIGKILLs the rest and reaps all. */
 void procs_shutdown(procs_node *nodes, int node_count, int64_t grace_us);
 /* How a node ended, for the summary; true when that was not a clean exit or our kill. */
 bool procs_describe_exit(const procs_node *node, char *out, size_t out_size);
