@@ -125,7 +125,7 @@ help:
 	@echo "make check SANITIZE=1   the same, every binary built with ASan + UBSan (build/sanitize)"
 	@echo "make check-one  the suites of make check, without installing or building first (what is built is tested)"
 	@echo "make demo       install, build, run a 3-node cluster of the newest stage, print a report and write it as HTML"
-	@echo "make report-browser-check  the HTML report's script in headless Chromium (installs it, ~290 MB); saves docs/report.png"
+	@echo "make report-browser-check  the HTML report's script in headless Chromium (installs it, ~290 MB); saves build/report.png (REPORT_SCREENSHOT=docs/report.png refreshes the README picture)"
 	@echo "make bench      read strategies side by side (N = 3, 5, 7) and one node vs a cJSON echo; build/bench/ + charts (~8 min; BENCH_OUT=bench/results refreshes the committed run)"
 	@echo "make bench-node ops/s of one node on 100,000 piped ops"
 	@echo "make bench-reads  read strategies side by side at N = 3, 5 (stage 01+)"

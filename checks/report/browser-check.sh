@@ -8,7 +8,8 @@
 #      drawn with the anomaly class, the checker's explanation beside it, the list entry
 #      marked as in view;
 #   3. make demo's run (a partition of the leader): leaders, the partition and the ops are
-#      drawn; its screenshot is saved as docs/report.png (REPORT_SCREENSHOT);
+#      drawn; its screenshot is saved as build/report.png (REPORT_SCREENSHOT=docs/report.png
+#      refreshes the README's picture);
 #   4. 10,000 simulated ops from 60 processes with anomalies: drawn, lanes collapsed, the
 #      view zoomed to the first anomaly; the time to write and to render it is printed.
 # Every page must render with no console error and no error written into the page.
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/../.."
 build=${READPATH_BUILD:-build}
 node_bin=${NODE_BIN:?NODE_BIN is set by make}
 stage=${STAGE:?STAGE is set by make}
-shot=${REPORT_SCREENSHOT:-docs/report.png}
+shot=${REPORT_SCREENSHOT:-$build/report.png}
 work=$(mktemp -d "${TMPDIR:-/tmp}/readpath-browser.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

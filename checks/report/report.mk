@@ -24,7 +24,8 @@ $(BUILD)/run-report: $(call obj,$(REPORT_SRC)) $(BUILD)/obj/report_template.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The page's script in a real browser: headless Chromium (apt-get installs it when
-# missing, ~290 MB, so not in make check). Saves docs/report.png, the README's picture.
+# missing, ~290 MB, so not in make check). Saves build/report.png; REPORT_SCREENSHOT=docs/report.png
+# refreshes the README's picture.
 .PHONY: report-browser-check
 report-browser-check: deps
 	@$(MAKE) --no-print-directory all
