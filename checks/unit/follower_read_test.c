@@ -357,16 +357,6 @@ struct in_flight_run {
     struct twin_reads reads;
 };
 
-static bool round_confirmed_by(const struct sim *s, int node, uint64_t round, int64_t *sent_us)
-{
-    for (size_t i = 0; i < s->rounds_len; i++)
-        if (s->rounds[i].node == node && s->rounds[i].round == round) {
-            *sent_us = s->rounds[i].sent_us;
-            return true;
-        }
-    return false;
-}
-
 /* 5 nodes. The three followers M acknowledge the leader's round R, but their acks are
  * held; then neither the leader nor follower F can reach them, and they elect a new
  * leader that commits writes. Meanwhile follower F keeps acknowledging the old leader, whose stamps
@@ -421,7 +411,7 @@ static bool in_flight_run(uint64_t seed, struct in_flight_run *out)
                 if (m != leader && m != f &&
                     sim_deliver_one(s, m, leader, "raft_append_res", (int64_t)out->round))
                     delivered++;
-            if (round_confirmed_by(s, leader, out->round, &out->round_sent_us))
+            if (sim_round_sent(s, leader, out->round, &out->round_sent_us))
                 out->confirmed_us = s->now_us;
         }
         sim_run_until(s, s->now_us + 1 * MS);

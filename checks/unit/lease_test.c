@@ -463,10 +463,9 @@ static void test_restart_window(void)
 /* Runs until `node`'s round `round` is confirmed; its send time, or RAFT_UNKNOWN_TIME. */
 static int64_t run_until_round_confirmed(struct sim *s, int node, uint64_t round, int64_t until_us)
 {
+    int64_t sent_us;
     while (s->now_us < until_us && !s->failed) {
-        for (size_t i = 0; i < s->rounds_len; i++)
-            if (s->rounds[i].node == node && s->rounds[i].round == round)
-                return s->rounds[i].sent_us;
+        if (sim_round_sent(s, node, round, &sent_us)) return sent_us;
         sim_run_until(s, s->now_us + 100);
     }
     return RAFT_UNKNOWN_TIME;

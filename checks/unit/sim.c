@@ -772,3 +772,13 @@ int sim_leader_count(const struct sim *s)
         count += raft_role(s->nodes[i].raft) == RAFT_LEADER;
     return count;
 }
+
+bool sim_round_sent(const struct sim *s, int node, uint64_t round, int64_t *sent_us)
+{
+    for (size_t i = 0; i < s->rounds_len; i++)
+        if (s->rounds[i].node == node && s->rounds[i].round == round) {
+            if (sent_us) *sent_us = s->rounds[i].sent_us;
+            return true;
+        }
+    return false;
+}

@@ -228,6 +228,9 @@ int sim_leader(const struct sim *s);
 /* Runs until exactly one node is leader and every node follows it in its term; returns
  * it, or -1 if that did not happen by until_us. */
 int sim_wait_leader(struct sim *s, int64_t until_us);
+/* Has node's round `round` been confirmed? If so, *sent_us (if not NULL) gets its send
+ * time. */
+bool sim_round_sent(const struct sim *s, int node, uint64_t round, int64_t *sent_us);
 /* Number of nodes that currently believe they are leader. */
 int sim_leader_count(const struct sim *s);
 /* Checks log matching across every pair now; false (and `failure` set) on a violation. */
