@@ -57,7 +57,7 @@ include exercises/exercise.mk
 
 tools: $(TOOLS)
 
-.PHONY: all tools deps check check-one demo bench bench-node bench-reads bench-lease lease-experiment \
+.PHONY: all tools deps check check-one demo bench bench-node bench-reads bench-durable bench-lease lease-experiment \
 	maelstrom grade help format clean
 .DEFAULT_GOAL := all
 
@@ -96,6 +96,11 @@ bench-reads: deps
 	@$(MAKE) --no-print-directory all
 	@READPATH_BUILD=$(BUILD) NODE_BIN=$(NODE_BIN) checks/bench-reads.sh
 
+# Durable writes: in memory vs --data-dir with the fsync before sending vs in parallel.
+bench-durable: deps
+	@$(MAKE) --no-print-directory all
+	@READPATH_BUILD=$(BUILD) NODE_BIN=$(BUILD)/00-raft-kv/node checks/bench-durable.sh
+
 # Black-box checks of stages 00..STAGE against any Maelstrom node (checks/grade/):
 # make grade STAGE=00 NODE=starter/python/node.py. Without NODE, STAGE's own node.
 grade:
@@ -129,6 +134,7 @@ help:
 	@echo "make bench      read strategies side by side (N = 3, 5, 7) and one node vs a cJSON echo; build/bench/ + charts (~8 min; BENCH_OUT=bench/results refreshes the committed run)"
 	@echo "make bench-node ops/s of one node on 100,000 piped ops"
 	@echo "make bench-reads  read strategies side by side at N = 3, 5 (stage 01+)"
+	@echo "make bench-durable  writes in memory vs --data-dir, fsync before sending vs in parallel (~1 min)"
 	@echo "make bench-lease  lease_read vs read vs follower_read at 1 ms and 10 ms links (stage 03)"
 	@echo "make lease-experiment  stage 03's clock experiment, each case's arithmetic printed"
 	@echo "make fuzz FUZZ_SECONDS=N   libFuzzer (clang) over STAGE's message handling"

@@ -12,6 +12,9 @@
 
 static char *proto_out;
 static size_t proto_out_len, proto_out_cap;
+static bool proto_write_out(bool may_defer);
+static bool (*proto_before_write)(bool may_defer);
+static void (*proto_after_write)(bool deferred);
 static int64_t proto_next_msg_id;
 
 cJSON *proto_parse_line(const char *line, size_t len, char *why, size_t why_len)
@@ -242,7 +245,7 @@ void proto_send(const char *src, const char *dest, int64_t in_reply_to, cJSON *b
     proto_append_int(proto_next_msg_id++);
     proto_append_raw("}}\n", 3);
     cJSON_Delete(body);
-    if (proto_out_len >= PROTO_FLUSH_AT_BYTES) proto_flush();
+    if (proto_out_len >= PROTO_FLUSH_AT_BYTES) proto_write_out(false);
 }
 
 void proto_send_error(const char *src, const char *dest, int64_t in_reply_to, int code,
@@ -255,16 +258,16 @@ void proto_send_error(const char *src, const char *dest, int64_t in_reply_to, in
     proto_send(src, dest, in_reply_to, body);
 }
 
-static void (*proto_flush_barrier)(void);
-
-void proto_set_flush_barrier(void (*barrier)(void))
+void proto_set_flush_hooks(bool (*before_write)(bool may_defer), void (*after_write)(bool deferred))
 {
-    proto_flush_barrier = barrier;
+    proto_before_write = before_write;
+    proto_after_write = after_write;
 }
 
-void proto_flush(void)
+/* Writes the buffer; returns whether before_write put its sync off until after it. */
+static bool proto_write_out(bool may_defer)
 {
-    if (proto_out_len > 0 && proto_flush_barrier) proto_flush_barrier();
+    bool deferred = proto_before_write && proto_before_write(may_defer);
     size_t done = 0;
     while (done < proto_out_len) {
         ssize_t n = write(STDOUT_FILENO, proto_out + done, proto_out_len - done);
@@ -277,4 +280,13 @@ void proto_flush(void)
         done += (size_t)n;
     }
     proto_out_len = 0;
+    return deferred;
+}
+
+void proto_flush(void)
+{
+    do {
+        bool deferred = proto_write_out(true);
+        if (proto_after_write) proto_after_write(deferred);
+    } while (proto_out_len > 0);
 }

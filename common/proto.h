@@ -67,10 +67,18 @@ void proto_send(const char *src, const char *dest, int64_t in_reply_to, cJSON *b
 /* An error reply: {"type":"error","in_reply_to","code","text"}. */
 void proto_send_error(const char *src, const char *dest, int64_t in_reply_to, int code,
                       const char *text);
-/* Writes whatever is buffered. Called before blocking, and when the buffer grows large. */
+/* The event loop's flush, before it blocks: writes whatever is buffered, and whatever
+ * the flush hooks' after_write adds, until nothing is left. (Mid-turn, output is also
+ * written when the buffer grows large; then before_write may not defer.) */
 void proto_flush(void);
-/* Runs before every write of buffered output: the node's durable storage syncs here,
- * so no message leaves before the state it promises is on disk (NULL: none). */
-void proto_set_flush_barrier(void (*barrier)(void));
+/* Where a node's durable storage meets its output (NULL: no hooks).
+ * - before_write(may_defer) runs before every write of buffered output and makes
+ *   durable what that output promises, so no vote, ack or reply leaves before the state
+ *   it promises is on disk. When may_defer, it may answer true instead: nothing in the
+ *   output needs the sync, which runs after the write (a leader's new entries, §10.2.1).
+ * - after_write(deferred) runs once the loop's flush has written everything: the
+ *   deferred sync, and whatever that sync unblocks (it may send). */
+void proto_set_flush_hooks(bool (*before_write)(bool may_defer),
+                           void (*after_write)(bool deferred));
 
 #endif

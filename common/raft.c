@@ -83,6 +83,7 @@ void raft_restore(struct raft *r, int64_t term, int voted_for, struct raft_entry
         }
         r->log[++r->last_index] = entries[i];
     }
+    r->durable_index = r->last_index; /* read back from the disk */
     if (term > 0 || count > 0) {
         /* Stickiness (raft_sticky) does the refusing: as if a leader had just spoken. */
         r->leader_contact_us = now_us;
@@ -144,6 +145,8 @@ void raft_truncate_after(struct raft *r, int64_t index)
     for (int64_t i = index + 1; i <= r->last_index; i++)
         cJSON_Delete(r->log[i].command);
     r->last_index = index;
+    /* What replaces the dropped entries is not on disk until the next fsync says so. */
+    if (r->durable_index > index) r->durable_index = index;
     if (r->cb.persist_truncate) r->cb.persist_truncate(r->cb.ctx, index);
 }
 

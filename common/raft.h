@@ -51,6 +51,14 @@ struct raft_config {
     /* Test-only (stage 01's negative control): a leader that never steps down for lack
      * of a majority, as etcd's raft library behaves unless CheckQuorum is enabled. */
     bool without_check_quorum;
+    /* §10.2.1, writing to the leader's disk in parallel: a driver that sends a leader's
+     * new entries before its own fsync sets this, and reports each fsync with
+     * raft_set_durable_index. The leader then counts its own copy of an entry toward
+     * the commit only once it is on disk: counted earlier, an entry could be committed
+     * (and a client told) with one other copy, which a crash of this leader before its
+     * fsync would leave alone in a minority. false: the driver syncs before anything
+     * leaves (or keeps no disk), so the leader counts its whole log at once. */
+    bool await_own_fsync;
 };
 
 struct raft_callbacks {
@@ -121,6 +129,12 @@ int64_t raft_propose(struct raft *r, cJSON *command);
 void raft_want_round(struct raft *r, int64_t now_us);
 /* End of an event-loop turn: send what proposals and rounds need. */
 void raft_flush(struct raft *r, int64_t now_us);
+/* With await_own_fsync: the driver's disk now holds this node's log up to `index`. Only
+ * records it (no callback runs, so a driver may call it mid-turn, from its fsync). */
+void raft_set_durable_index(struct raft *r, int64_t index);
+/* With await_own_fsync, a leader: commits (and applies) what its followers' acks and its
+ * own durable copy now cover. Returns true if the commit index moved. */
+bool raft_commit_durable(struct raft *r);
 
 enum raft_role raft_role(const struct raft *r);
 bool raft_is_leader(const struct raft *r);
@@ -141,7 +155,8 @@ uint64_t raft_round(const struct raft *r);           /* the latest round broadca
 uint64_t raft_confirmed_round(const struct raft *r); /* the latest a majority acked */
 /* Leader: what it knows of a peer: the highest log index it has and the latest round
  * it acknowledged (a lease path asks "did the majority that confirmed round R have
- * entry I?"). */
+ * entry I?"). For the leader itself, its whole log (on disk or not: a lease asks what
+ * the nodes know, and a crashed leader holds no lease). */
 int64_t raft_match_index(const struct raft *r, int peer);
 uint64_t raft_acked_round(const struct raft *r, int peer);
 int64_t raft_election_timeout_us(const struct raft *r);

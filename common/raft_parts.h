@@ -33,6 +33,9 @@ struct raft {
     int64_t last_index, log_cap;
 
     int64_t commit_index, applied_index;
+    /* With await_own_fsync: the log is on this node's disk up to here (the driver says so
+     * after each fsync); the leader's own vote in the commit rule. */
+    int64_t durable_index;
     enum raft_role role;
     int leader;
     int64_t election_due_us;

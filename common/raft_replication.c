@@ -103,11 +103,18 @@ void raft_broadcast(struct raft *r, int64_t now_us)
     if (r->n == 1) raft_confirm_rounds(r);
 }
 
+/* The leader's own copy counts as far as it is durable (see await_own_fsync). */
+static int64_t raft_self_match(const struct raft *r)
+{
+    if (!r->config.await_own_fsync || r->durable_index > r->last_index) return r->last_index;
+    return r->durable_index;
+}
+
 void raft_advance_commit(struct raft *r)
 {
     int64_t matches[r->n];
     for (int i = 0; i < r->n; i++)
-        matches[i] = i == r->self ? r->last_index : r->match_index[i];
+        matches[i] = i == r->self ? raft_self_match(r) : r->match_index[i];
     int64_t replicated = raft_quorum_value(r, matches);
     /* §3.6.2: only an entry of the current term is committed by counting replicas. */
     if (replicated > r->commit_index && raft_term_at(r, replicated) == r->term) {
@@ -127,6 +134,19 @@ int64_t raft_propose(struct raft *r, cJSON *command)
         r->entries_pending = false;
     }
     return r->last_index;
+}
+
+void raft_set_durable_index(struct raft *r, int64_t index)
+{
+    r->durable_index = index;
+}
+
+bool raft_commit_durable(struct raft *r)
+{
+    if (!r->config.await_own_fsync || r->role != RAFT_LEADER) return false;
+    int64_t commit_before = r->commit_index;
+    raft_advance_commit(r);
+    return r->commit_index > commit_before;
 }
 
 void raft_want_round(struct raft *r, int64_t now_us)

@@ -18,6 +18,7 @@ struct storage {
     char *path;
     char *pending; /* records not yet written */
     size_t pending_len, pending_cap;
+    bool pending_not_entries; /* a term/vote or truncation record among them */
 };
 
 static void *storage_alloc(void *old, size_t size)
@@ -282,6 +283,7 @@ void storage_term_vote(struct storage *s, int64_t term, int voted_for)
     cJSON_AddNumberToObject(record, "term", (double)term);
     cJSON_AddNumberToObject(record, "vote", voted_for);
     storage_record(s, record);
+    s->pending_not_entries = true;
 }
 
 void storage_append(struct storage *s, int64_t index, const struct raft_entry *entry)
@@ -299,6 +301,17 @@ void storage_truncate(struct storage *s, int64_t after_index)
     cJSON *record = storage_new_record("trunc");
     cJSON_AddNumberToObject(record, "after", (double)after_index);
     storage_record(s, record);
+    s->pending_not_entries = true;
+}
+
+bool storage_pending(const struct storage *s)
+{
+    return s && s->pending_len > 0;
+}
+
+bool storage_pending_only_entries(const struct storage *s)
+{
+    return storage_pending(s) && !s->pending_not_entries;
 }
 
 void storage_sync(struct storage *s)
@@ -321,4 +334,5 @@ void storage_sync(struct storage *s)
         exit(1);
     }
     s->pending_len = 0;
+    s->pending_not_entries = false;
 }

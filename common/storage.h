@@ -12,8 +12,9 @@
  * and recovery refuses (stderr, non-zero exit) rather than guess.
  *
  * Writes are batched: records collect in memory and storage_sync writes them and
- * fsyncs once. The node calls it before any output leaves (proto's flush barrier), so
- * every vote, ack or reply is sent only after what it promises is on disk. */
+ * fsyncs once. The node calls it before any output leaves (proto's flush hooks), so
+ * every vote, ack or reply is sent only after what it promises is on disk; only a
+ * leader's new entries may leave first (node.c, §10.2.1). */
 #ifndef READPATH_STORAGE_H
 #define READPATH_STORAGE_H
 
@@ -41,6 +42,11 @@ void storage_close(struct storage *s);
 void storage_term_vote(struct storage *s, int64_t term, int voted_for);
 void storage_append(struct storage *s, int64_t index, const struct raft_entry *entry);
 void storage_truncate(struct storage *s, int64_t after_index);
+/* Whether anything was recorded since the last sync, and whether all of it is log
+ * entries (no term, vote or truncation): a leader may send such entries before its
+ * own fsync (§10.2.1), since its commit rule waits for the fsync anyway. */
+bool storage_pending(const struct storage *s);
+bool storage_pending_only_entries(const struct storage *s);
 /* Writes and fsyncs what was recorded since the last sync; nothing to do costs nothing.
  * An I/O error here is fatal (the process exits): promising what is not on disk is
  * the one thing a durable node must never do. */
