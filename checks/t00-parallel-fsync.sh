@@ -1,36 +1,38 @@
 #!/usr/bin/env bash
-# What leaves before the fsync and what after, with --data-dir (common/node.c's flush
-# hooks, NOTES.md "Durable writes in parallel"). Reference-only (labelled): these tests
+# What leaves before the fsync and what after, with --data-dir (common/node_durable.c,
+# NOTES.md "Durable writes in parallel"). Reference-only (labelled): these tests
 # watch the node's system calls with strace (each write(2) to stdout and each
 # fdatasync(2), in order), so they test our node's internals, not the protocol a
 # student's node is graded on.
 #   - a follower handed an entry, with a client's write in the same batch of input: the
-#     forward of that write leaves at once, then the fdatasync, then the ack (an ack says
-#     "I have this entry on disk": never before the fsync).
+#     forward of that write leaves before the fdatasync completes, the ack after it (an
+#     ack says "I have this entry on disk": never before the fsync).
 #     Negative control: READPATH_UNSAFE_ACK_BEFORE_FSYNC=1 sends the ack first, and the
 #     same check says so.
 #   - a leader (the test plays its one follower and grants its votes): the append
-#     carrying a client's write leaves before the leader's own fdatasync (§10.2.1), and
-#     the write_ok only after the follower's ack.
+#     carrying a client's write leaves before the leader's own fdatasync completes
+#     (§10.2.1), and the write_ok only after that and the follower's ack.
 . "$(dirname "$0")/lib.sh"
 [ -n "$NODE_BIN" ] && [ -x "$NODE_BIN" ] || skip_all "no node binary (NODE_BIN='$NODE_BIN')"
 command -v strace >/dev/null 2>&1 || skip_all "strace not found (apt-get install strace)"
 
-# Starts the node (ARGS) under strace: every write(2) to stdout and every fdatasync(2)
-# go to ./trace, one line each, in the order they happened.
+# Starts the node (ARGS) under strace (-f: any threads too): every write(2) to stdout
+# and every fdatasync(2) go to ./trace, one line each, in the order they completed.
 traced_start() {
     mkfifo in
-    timeout -k 1 "$(scaled 20)" strace -qq -o trace -s 4096 -e trace=fdatasync,write \
+    timeout -k 1 "$(scaled 20)" strace -f -qq -o trace -s 4096 -e trace=fdatasync,write \
         -e signal=none "$NODE_BIN" "$@" <in >out 2>err &
     pid=$!
     exec 3>in
 }
 
-# The position (line number in ./trace) of the first fdatasync and of the first write
-# to stdout that holds STRING, after line FROM (default 0).
-first_sync() { awk -v from="${1:-0}" 'NR > from && /^fdatasync/ { print NR; exit }' trace; }
+# The line number in ./trace, after line FROM (default 0), of the first fdatasync to
+# complete, and of the first write to stdout that holds STRING.
+first_sync() {
+    awk -v from="${1:-0}" 'NR > from && /fdatasync/ && /= 0$/ && !/unfinished/ { print NR; exit }' trace
+}
 first_write() {
-    awk -v from="${2:-0}" -v s="$1" 'NR > from && /^write\(1,/ {
+    awk -v from="${2:-0}" -v s="$1" 'NR > from && /^[0-9]+ +write\(1,/ {
         line = $0; gsub(/\\"/, "\"", line)    # strace escapes every quote
         if (index(line, s)) { print NR; exit }
     }' trace

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # checks/valgrind.sh: memcheck on every stage's node (or the nodes given), two ways:
-#   1. a short build/cluster workload: 3 nodes under valgrind, the stage's read types,
-#      a partition and a pause, timings stretched for valgrind (~20x slower);
+#   1. a short build/cluster workload: 3 nodes under valgrind with --data-dir (storage
+#      and its fsync thread), the stage's read types, a partition and a pause, timings
+#      stretched for valgrind (~20x slower);
 #   2. one node on piped stdin: every message type of the stage, good and bad input,
 #      as a single-member leader and as a follower of three that never hears a leader
 #      (its requests are answered at end of input).
@@ -143,7 +144,7 @@ for node in "${nodes[@]}"; do
         "$BUILD/cluster" --bin "$WRAPPER" --nodes 3 --seed 7 --nemesis partition,pause \
         --nemesis-interval-ms 1000 --concurrency 4 --time-limit "$SECONDS_PER_RUN" --timeout-ms 5000 \
         --init-timeout-ms 30000 --keys 3 --mix "$(mix_of "$stage")" --history "$dir/history.jsonl" \
-        --summary-json "$dir/summary.json" --log-dir "$dir/logs" --quiet \
+        --summary-json "$dir/summary.json" --log-dir "$dir/logs" --data-dir "$dir/data" --quiet \
         -- --heartbeat-ms 100 --election-timeout-ms 1000 --request-timeout-ms 3000 \
         >"$dir/cluster.out" 2>"$dir/cluster.err" || status=$?
     ops=$(jq -r '"\(.total.ok) ops ok of \(.total.count), \(.faults | length) faults"' "$dir/summary.json" 2>/dev/null)

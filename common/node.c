@@ -22,21 +22,6 @@ static struct {
     /* --data-dir: the open log, and what it held at start until init hands it to raft. */
     struct storage *storage;
     struct storage_state recovered;
-    /* --data-dir in a cluster of more than one: output other than acks and votes may
-     * leave before the fsync (node_before_output). Alone, a node's own copy is the
-     * majority, and nothing overlaps its fsync: it syncs first. READPATH_SERIAL_FSYNC=1
-     * (for comparison, `make bench-durable`) syncs first in any cluster: safe, slower. */
-    bool sync_after_output;
-    /* READPATH_UNSAFE_ACK_BEFORE_FSYNC=1, test only (checks/t00-parallel-fsync.sh's
-     * negative control): acks and votes leave with the rest, before the fsync. */
-    bool unsafe_ack_before_fsync;
-    /* Messages that promise what this node has on disk (acks, votes), held until the
-     * fsync that makes it so (see node_before_output). */
-    struct node_held_message {
-        int peer;
-        cJSON *body;
-    } * held;
-    int held_count, held_cap;
     bool initialized;
     struct raft *raft;
     struct kv *kv;
@@ -135,29 +120,10 @@ static void node_dispatch(struct node_request *req)
 
 /* ---- raft callbacks, fanned out to the runtime and the plugins ---- */
 
-/* An ack says "I have these entries" and a vote "I am in this term and voted so": with
- * --data-dir both wait for the fsync of what they promise (node_after_output). */
-static bool node_promises_disk(const cJSON *body)
-{
-    const char *type = cJSON_GetObjectItemCaseSensitive(body, "type")->valuestring;
-    return strcmp(type, "raft_append_res") == 0 || strcmp(type, "raft_vote_res") == 0;
-}
-
 static void node_raft_send(void *ctx, int peer, cJSON *body)
 {
     (void)ctx;
-    if (node.sync_after_output && !node.unsafe_ack_before_fsync && node_promises_disk(body)) {
-        if (node.held_count == node.held_cap) {
-            node.held_cap = node.held_cap ? 2 * node.held_cap : 16;
-            node.held = realloc(node.held, (size_t)node.held_cap * sizeof *node.held);
-            if (!node.held) {
-                perror("node: out of memory holding a message");
-                abort();
-            }
-        }
-        node.held[node.held_count++] = (struct node_held_message){.peer = peer, .body = body};
-        return;
-    }
+    if (node_durable_hold(peer, body)) return; /* an ack or a vote, until its fsync */
     proto_send(node_id(), node_peer_id(peer), -1, body);
 }
 
@@ -181,40 +147,10 @@ static void node_persist_truncate(void *ctx, int64_t after_index)
     storage_truncate(node.storage, after_index);
 }
 
-/* One fsync for everything the turn recorded; the log is then on disk as it is now. */
-static void node_sync_storage(void)
+/* An fsync let the leader commit: the end of a turn for what that unblocked (the
+ * replies it applied, reads and rounds waiting on them). */
+static void node_commit_moved(void)
 {
-    if (!storage_pending(node.storage)) return;
-    storage_sync(node.storage);
-    if (node.raft) raft_set_durable_index(node.raft, raft_last_index(node.raft));
-}
-
-/* proto's flush hooks: what may leave before the fsync (§10.2.1, generalized).
- * - Only log entries recorded this turn: everything but acks and votes leaves first,
- *   then the fsync, then the held acks and votes. A leader's appends thus go out before
- *   its own fsync and the followers write in parallel with it; it counts its own copy
- *   toward the commit only once its fsync is done (await_own_fsync). A follower's
- *   forwards and replies do not wait for its disk either. Nothing that leaves early
- *   promises the new entries are here: a reply is only ever for a committed entry,
- *   already on a majority's disks.
- * - A term, a vote or a truncation recorded: the fsync comes first, before any output. */
-static bool node_before_output(bool may_defer)
-{
-    if (may_defer && node.sync_after_output && storage_pending_only_entries(node.storage))
-        return true;
-    node_sync_storage();
-    return false;
-}
-
-static void node_after_output(bool deferred)
-{
-    if (deferred) node_sync_storage();
-    for (int i = 0; i < node.held_count; i++)
-        proto_send(node_id(), node_peer_id(node.held[i].peer), -1, node.held[i].body);
-    node.held_count = 0;
-    if (!node.raft || !raft_commit_durable(node.raft)) return;
-    /* The fsync completed a majority: the end of a turn for what that unblocked (the
-     * replies it applied, reads and rounds waiting on them). */
     int64_t now_us = clock_now_us();
     NODE_EACH_PLUGIN(turn, (now_us));
     raft_flush(node.raft, now_us);
@@ -384,17 +320,14 @@ static void node_handle_init(const cJSON *envelope)
     cJSON_AddStringToObject(reply, "type", "init_ok");
     proto_send(node_id(), src, msg_id, reply);
 
-    const char *serial = getenv("READPATH_SERIAL_FSYNC");
-    node.sync_after_output = node.storage && n > 1 && !(serial && strcmp(serial, "1") == 0);
-    node.unsafe_ack_before_fsync =
-        node.storage && node_unsafe_test_switch("READPATH_UNSAFE_ACK_BEFORE_FSYNC");
+    bool parallel_fsync = node_durable_start(n, node_commit_moved);
     int64_t incarnation = node_draw_incarnation();
     struct raft_config config = {
         .heartbeat_us = node.flags.heartbeat_ms * 1000,
         .election_timeout_us = node.flags.election_timeout_ms * 1000,
         .max_entries_per_append = 64,
         .without_check_quorum = node_unsafe_test_switch("READPATH_UNSAFE_NO_CHECK_QUORUM"),
-        .await_own_fsync = node.sync_after_output,
+        .await_own_fsync = parallel_fsync,
         .incarnation = incarnation,
     };
     struct raft_callbacks callbacks = {
@@ -507,9 +440,7 @@ static void node_free_all(void)
     node_intake_stop();
     node_members_free();
     storage_close(node.storage);
-    for (int i = 0; i < node.held_count; i++)
-        cJSON_Delete(node.held[i].body);
-    free(node.held);
+    node_durable_stop();
     for (int64_t i = 0; i < node.recovered.count; i++)
         cJSON_Delete(node.recovered.entries[i].command);
     free(node.recovered.entries);
@@ -524,7 +455,7 @@ int node_main(int argc, char **argv, const struct node_stage *stage)
         /* Before init, so a corrupt log stops the node before it says anything. */
         node.storage = storage_open(node.flags.data_dir, &node.recovered);
         if (!node.storage) return 1;
-        proto_set_flush_hooks(node_before_output, node_after_output);
+        node_durable_open(node.storage);
     }
     /* A reader that went away must not kill us with SIGPIPE mid-reply. */
     signal(SIGPIPE, SIG_IGN);

@@ -11,6 +11,7 @@
  *   node_linkv.c    Maelstrom's lin-kv: read, write, cas, and answering committed writes
  *   node_intake.c   client lines: the pre-init buffer, the queue, overload, end of input
  *   node_flags.c    the command line
+ *   node_durable.c  with --data-dir: acks and votes wait for their fsync, nothing else does
  *   node.c          init, the Raft core's callbacks fanned out to the above and to the
  *                   stage's plugins, and main */
 #ifndef READPATH_NODE_PARTS_H
@@ -95,6 +96,17 @@ bool node_intake_wants_input(void *ctx);
 /* Handles one turn's share of the queued client lines; true if more are waiting. */
 bool node_intake_turn(void);
 void node_intake_eof(void);
+
+/* ---- node_durable.c ---- */
+struct storage;
+/* Before init: proto's flush hooks around the storage. */
+void node_durable_open(struct storage *storage);
+/* At init: returns whether output may leave before the fsync (then raft must await its
+ * own fsync); commit_moved runs when an fsync let the leader commit. */
+bool node_durable_start(int cluster_size, void (*commit_moved)(void));
+/* Raft's send: true if it kept body (an ack or a vote) until its records are synced. */
+bool node_durable_hold(int peer, cJSON *body);
+void node_durable_stop(void);
 
 /* ---- node_flags.c ---- */
 struct node_flags {
