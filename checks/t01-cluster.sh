@@ -103,14 +103,16 @@ test_expect_success 'randomized: partitions, 1-5 ms links, reads on every node p
     grep -Eq "judged [1-9][0-9]* ops" verdict
 '
 
-# A 10 ms bound is below what heartbeats prove (3 heartbeats, 60 ms here): followers ask
-# the leader for a read index. Under stretched time (sanitizers) the run is shorter.
+# A 2 ms bound is below what heartbeats prove (3 heartbeats, 60 ms here), and below what
+# an earlier read index's answer can (a round trip is 4 ms at 1 ms links): followers
+# serve nearly every read asked of them with a read index of its own, and the checker
+# judges each one. Under stretched time (sanitizers) the run is shorter.
 tight_seconds=3
 awk -v k="$READPATH_TIME_SCALE" 'BEGIN { exit !(k > 1) }' && tight_seconds=1.5
 
-test_expect_success 'a 10 ms bound at 1 ms links: followers serve the reads asked of them themselves, linearizably; both checkers pass' '
+test_expect_success 'a 2 ms bound at 1 ms links: followers serve the reads asked of them themselves with a read index; both checkers pass' '
     "$build/cluster" --bin "$NODE_BIN" --nodes 3 --seed 5 --concurrency 8 --time-limit $tight_seconds \
-        --mix write=20,follower_read=80 --keys 3 --max-staleness-ms 10 --latency-ms 1 \
+        --mix write=20,follower_read=80 --keys 3 --max-staleness-ms 2 --latency-ms 1 \
         --history history.jsonl --quiet -- $timing >summary.txt 2>trace.txt
     cat summary.txt
     leader=$(sed -n "s/.*leader at the end: \([^ ]*\).*/\1/p" summary.txt)
@@ -120,7 +122,8 @@ test_expect_success 'a 10 ms bound at 1 ms links: followers serve the reads aske
     by_index=$(jq -c "select(.reason == \"follower_read_index\")" at_followers.jsonl | wc -l)
     echo "reads asked of followers: $asked; served by the follower asked: $itself; with a read index: $by_index"
     jq -s -e "all(.[] | select(.reason == \"follower_read_index\"); .linearizable == true and .served_by == .node)" at_followers.jsonl >/dev/null
-    [ "$by_index" -ge 20 ]
+    [ "$by_index" -ge 50 ]
+    [ $((by_index * 100)) -ge $((asked * 80)) ]
     [ $((itself * 100)) -ge $((asked * 90)) ]
     "$build/check-staleness" history.jsonl | tee verdict
     grep -Eq "judged [1-9][0-9]* ops" verdict

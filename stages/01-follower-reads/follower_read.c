@@ -180,13 +180,16 @@ static void fr_read_index_fell_back(struct node_request *req)
 static void fr_read_index_confirmed(int64_t asked_us, int64_t index)
 {
     struct fr_pair pair = {.stamp_us = asked_us, .index = index};
-    if (fr_proof_read_index(&proof, node_raft(), pair, clock_now_us())) node_retry_stage_waiters();
+    fr_proof_read_index(&proof, node_raft(), pair, clock_now_us()); /* fr_read_index retries */
 }
+
+static bool fr_try_local(struct node_request *req);
 
 static const struct fr_read_index_reader fr_reader = {
     .serve = fr_serve_read_index,
     .fall_back = fr_read_index_fell_back,
     .confirmed = fr_read_index_confirmed,
+    .serve_if_proven = fr_try_local,
 };
 
 static void fr_retry(struct node_request *req)

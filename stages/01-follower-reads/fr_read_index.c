@@ -25,7 +25,7 @@ static struct {
      * index, without asking the leader. */
     bool unsafe_own_commit;
     uint64_t next_batch; /* the batch a read arriving now rides; not asked for yet */
-    bool next_has_riders;
+    int64_t next_riders; /* reads parked on it (none: it is not asked for) */
     /* The request in flight (NULL: none), for which batch, and whom it asked: the answer
      * must come from that life of the leader, in that term. */
     struct node_request *asking;
@@ -52,15 +52,18 @@ void fr_read_index_start(const struct fr_read_index_reader *reader)
  * each one looks at its own batch. */
 static void ri_retry(struct node_request *req)
 {
+    if (req->read_index < 0 && req->read_round <= ri.answered_batch)
+        req->read_index = ri.answered_index;
     if (req->read_index < 0) {
-        if (req->read_round <= ri.answered_batch) {
-            req->read_index = ri.answered_index;
+        /* Its batch has no answer yet, but an earlier batch's answer (or a heartbeat's
+         * pair) may prove its bound already: then it need not wait. */
+        bool rides_next = req->read_round == ri.next_batch;
+        if (ri.reader->serve_if_proven(req)) {
+            if (rides_next) ri.next_riders--;
         } else if (req->read_round <= ri.failed_batch) {
             ri.reader->fall_back(req);
-            return;
-        } else {
-            return; /* its batch is not answered yet */
         }
+        return;
     }
     /* The index may be ahead of what this node has applied (the leader tells followers of
      * a commit one append later): reading before applying it would miss writes that
@@ -142,10 +145,10 @@ static void ri_answered(struct node_request *req, cJSON *body)
 /* Sends the next batch's request, unless one is in flight or nobody rides it. */
 static void ri_ask(void)
 {
-    if (ri.asking || !ri.next_has_riders) return;
+    if (ri.asking || ri.next_riders == 0) return;
     struct raft *r = node_raft();
     uint64_t batch = ri.next_batch++;
-    ri.next_has_riders = false;
+    ri.next_riders = 0;
     int leader = raft_leader(r);
     int64_t leader_incarnation = raft_leader_incarnation(r);
     if (leader < 0 || leader == raft_self(r) || leader_incarnation <= 0) {
@@ -174,7 +177,8 @@ static void ri_deadline(struct node_request *req)
         node_reply_error(ri.asking, PROTO_TEMPORARILY_UNAVAILABLE, "no answer in time");
         return; /* ri_answered sent this read to the leader with the rest of its batch */
     }
-    trace_event("%s from %s: read index %lld not applied in time (applied %lld) -> leader",
+    if (req->read_round == ri.next_batch) ri.next_riders--;
+    trace_event("%s from %s: no read index applied in time (index %lld, applied %lld) -> leader",
                 req->type, req->client, (long long)req->read_index,
                 (long long)raft_applied_index(node_raft()));
     ri.reader->fall_back(req);
@@ -188,7 +192,7 @@ void fr_read_index_read(struct node_request *req)
     }
     req->read_round = ri.next_batch;
     req->read_index = -1;
-    ri.next_has_riders = true;
+    ri.next_riders++;
     node_wait_stage(req, ri_retry,
                     clock_now_us() + node_stage_wait_us(FR_READ_INDEX_WAIT_HEARTBEATS),
                     ri_deadline);

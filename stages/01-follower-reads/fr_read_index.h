@@ -19,11 +19,14 @@
  * leader confirmed after the read arrived) or may not (`fall_back`: no leader, the leader
  * changed, no usable answer in time) read its own state, and with every answer:
  * `confirmed` hears that the leader confirmed `index` for a request this node sent at
- * asked_us on its own clock (a freshness pair, as good as a heartbeat's). */
+ * asked_us on its own clock (a freshness pair, as good as a heartbeat's; every parked
+ * request is retried right after). A read still waiting for its batch's answer is
+ * offered to `serve_if_proven` (true if it served it: the proof meets its bound). */
 struct fr_read_index_reader {
     node_serve_fn serve;
     node_serve_fn fall_back;
     void (*confirmed)(int64_t asked_us, int64_t index);
+    bool (*serve_if_proven)(struct node_request *req);
 };
 /* Called once, from fr_started; the reader is not copied. */
 void fr_read_index_start(const struct fr_read_index_reader *reader);
