@@ -13,10 +13,11 @@
 
 # n1 follows n2 (term 1, life 42). Its life is pinned to 7 so an answer can echo it.
 # A 500 ms heartbeat makes any bound under 1.5 s a read-index bound, and gives a read
-# min(1.5 s, timeout / 3) = 1.5 s to be answered before it falls back to the leader.
+# min(1.5 s, timeout / 3) = 1.5 s to be answered before it falls back to the leader
+# (both stretched under READPATH_TIME_SCALE, as the test's own pauses are).
 start_follower() {
-    READPATH_INCARNATION=7 node_start --election-timeout-ms 30000 --heartbeat-ms 500 \
-        --request-timeout-ms 6000
+    READPATH_INCARNATION=7 node_start --election-timeout-ms "$(scaled 30000 | cut -d. -f1)" \
+        --heartbeat-ms "$(scaled 500 | cut -d. -f1)" --request-timeout-ms "$(scaled 6000 | cut -d. -f1)"
     init_line n1 n1,n2 >&3
 }
 
