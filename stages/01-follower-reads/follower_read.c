@@ -180,10 +180,9 @@ static void fr_read_index_fell_back(struct node_request *req)
 static void fr_read_index_confirmed(int64_t asked_us, int64_t index)
 {
     struct fr_pair pair = {.stamp_us = asked_us, .index = index};
-    fr_proof_read_index(&proof, node_raft(), pair, clock_now_us()); /* fr_read_index retries */
+    /* No retry here: fr_read_index retries every parked request right after. */
+    fr_proof_read_index(&proof, node_raft(), pair, clock_now_us());
 }
-
-static bool fr_try_local(struct node_request *req);
 
 static const struct fr_read_index_reader fr_reader = {
     .serve = fr_serve_read_index,

@@ -106,12 +106,10 @@ bool fr_proof_leader_contact(struct fr_proof *p, const struct raft *r, const cJS
     return true;
 }
 
-bool fr_proof_read_index(struct fr_proof *p, const struct raft *r, struct fr_pair pair,
+void fr_proof_read_index(struct fr_proof *p, const struct raft *r, struct fr_pair pair,
                          int64_t now_us)
 {
-    int64_t before_us = p->fresh_as_of_us;
     fr_proof_learn(p, r, pair, now_us);
-    return p->fresh_as_of_us != before_us;
 }
 
 bool fr_proof_applied(struct fr_proof *p, int64_t index)
