@@ -62,8 +62,9 @@ struct node_request {
     /* Adds fields to the leader's answer when this node relays it to its client (a
      * redirect's reason); NULL: relayed as it came. */
     void (*extend_relayed)(struct node_request *req, cJSON *reply);
-    /* Set for a request a peer forwarded: node_reply hands the answer to this, which
-     * sends it back to the forwarder, instead of writing it to a client. */
+    /* Set for a request a peer forwarded, and for one this node asks of the leader itself
+     * (node_ask_leader): node_reply hands the answer to this (which owns the body)
+     * instead of writing it to a client. */
     void (*relay)(struct node_request *req, cJSON *body);
     uint64_t visit_epoch; /* node_request.c's walks over stage waiters */
 };
@@ -166,6 +167,15 @@ bool node_require_nonneg_int(struct node_request *req, const char *field, int64_
 bool node_require_bool(struct node_request *req, const char *field, bool *out);
 /* Hands the request to the leader (or waits for one); its reply is relayed. */
 void node_forward(struct node_request *req);
+/* A request this node itself makes of the leader, forwarded like a client's (stage 01's
+ * read index): takes ownership of body ({"type": ...}, no msg_id) and returns the live
+ * request. Its one answer, whatever it is (the leader's reply, or an error: no answer in
+ * time, input closed, or node_reply_error from the asker), goes to `answered`, which
+ * owns the body; the request is freed right after. */
+struct node_request *node_ask_leader(cJSON *body,
+                                     void (*answered)(struct node_request *req, cJSON *body));
+/* This life of the process: the random id its Raft messages and forwards carry. */
+int64_t node_incarnation(void);
 /* Appends a write-like command; the reply comes when it applies. Leader only. */
 void node_propose(struct node_request *req, cJSON *command);
 /* Parks a request on a stage's own condition. node_retry_stage_waiters calls `retry`,

@@ -87,6 +87,21 @@ void node_forward(struct node_request *req)
     }
 }
 
+struct node_request *node_ask_leader(cJSON *body,
+                                     void (*answered)(struct node_request *req, cJSON *body))
+{
+    struct node_request *req =
+        node_request_new(body, node_id(), -1, clock_now_us(), fwd.config.request_timeout_us);
+    req->relay = answered;
+    node_forward(req);
+    return req;
+}
+
+int64_t node_incarnation(void)
+{
+    return fwd.config.incarnation;
+}
+
 void node_retry_leaderless(void)
 {
     int leader = raft_leader(fwd.config.raft);

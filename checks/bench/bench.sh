@@ -13,7 +13,8 @@
 # 3. Reads only (no writes), at a higher offered load (BENCH_LOAD_RATE), N = 3, 5, 7,
 #    against an idle cluster: the reads' own messages and leader CPU, with nothing else
 #    moving. The targets are checked here (0 messages per lease/follower read beyond
-#    forwarding, ReadIndex batching) and the scaling charts drawn from it.
+#    forwarding, ReadIndex batching, follower reads with a 100 ms bound served where
+#    asked with p99 under 10 ms) and the scaling charts drawn from it.
 # 4. Latency sensitivity: read p50 per strategy at 0.1, 1 and 10 ms links, N = 3, 80/20.
 # Every point runs BENCH_REPEATS times (seeds 1, 2, 3, ...); the median is reported with
 # the min-max. Writes $BENCH_OUT/*.csv and *.png and prints a summary table
@@ -173,6 +174,9 @@ measure() {
                 / ($answered_ok | length) end) as $forwarded_share
         | (if $b == null or $all_reads == 0 then null
            else ($s.messages.routed - $b.messages.routed) / $all_reads end) as $msgs
+        # the share of reads the node asked answered itself (stage 01: a follower that
+        # serves a tight bound with a read index counts; one that redirects does not)
+        | ([$reads[] | select(.done.served_by == .inv.node)] | length) as $where_asked
         | {n: $n, strategy: $strategy, link_ms: $link, rep: $rep, seed: $seed, leader: $s.leader,
            ok_per_s: (($ok | length) / ($s.duration_s - $warm) | round),
            reads_answered: $all_reads,
@@ -182,6 +186,7 @@ measure() {
            msgs_beyond_forwarding_per_read: (if $msgs == null then null
                            else (($msgs - 2 * $forwarded_share) * 100 | round / 100) end),
            leader_share: (if ($reads | length) == 0 then null else ($at_leader / ($reads | length) * 1000 | round / 1000) end),
+           served_where_asked: (if ($reads | length) == 0 then null else ($where_asked / ($reads | length) * 1000 | round / 1000) end),
            leader_cpu_s: $s.node_cpu_s[$s.leader],
            leader_cpu_s_per_1000_reads: (if $b == null or $all_reads == 0 then null
                            else (($s.node_cpu_s[$s.leader] - $b.node_cpu_s[$b.leader]) / $all_reads * 1000 | r3) end),
@@ -254,7 +259,7 @@ for n in $load_sizes; do
 done
 
 # Raw runs, then the median (min, max) of each point.
-fields="n strategy link_ms rate rep seed leader ok_per_s reads_answered p50_ms p99_ms msgs_per_read msgs_beyond_forwarding_per_read leader_share leader_cpu_s leader_cpu_s_per_1000_reads staleness_p50_ms staleness_p99_ms"
+fields="n strategy link_ms rate rep seed leader ok_per_s reads_answered p50_ms p99_ms msgs_per_read msgs_beyond_forwarding_per_read leader_share leader_cpu_s leader_cpu_s_per_1000_reads staleness_p50_ms staleness_p99_ms served_where_asked"
 jq -r -s --arg fields "$fields" '($fields | split(" ")) as $k | ($k | join(",")), (.[] | . as $run | [$k[] | $run[.]] | map(. // "") | @csv)' \
     "$work/runs.jsonl" | tr -d '"' >"$out/strategies-runs.csv"
 jq -r -s '
@@ -267,14 +272,14 @@ jq -r -s '
      "staleness_p50_ms", "staleness_p50_ms_min", "staleness_p50_ms_max",
      "staleness_p99_ms", "staleness_p99_ms_min", "staleness_p99_ms_max",
      "msgs_beyond_forwarding_per_read", "msgs_beyond_forwarding_per_read_min", "msgs_beyond_forwarding_per_read_max",
-     "rate"] as $head
+     "rate", "served_where_asked", "served_where_asked_min", "served_where_asked_max"] as $head
     | ($head | join(",")),
       (group_by([.rate, .link_ms, .n, .strategy])[] | . as $g
        | [$g[0].n, $g[0].strategy, $g[0].link_ms]
          + ([$g | stat("ok_per_s"), stat("p50_ms"), stat("p99_ms"), stat("msgs_per_read"),
              stat("leader_share"), stat("leader_cpu_s_per_1000_reads"),
              stat("staleness_p50_ms"), stat("staleness_p99_ms"), stat("msgs_beyond_forwarding_per_read")] | add)
-         + [$g[0].rate]
+         + [$g[0].rate] + ($g | stat("served_where_asked"))
        | map(. // "") | @csv)' "$work/runs.jsonl" | tr -d '"' >"$out/strategies.csv"
 
 # ---- charts ----
@@ -285,6 +290,8 @@ for strategy in $order; do
         "$out/strategies.csv" | sort -n >"$work/n-$(echo "$strategy" | tr / -).dat"
     awk -F, -v s="$strategy" -v r="$rate" 'NR > 1 && $2 == s && $1 == 3 && $31 == r { print $3, $7, $8, $9 }' \
         "$out/strategies.csv" | sort -g >"$work/link-$(echo "$strategy" | tr / -).dat"
+    awk -F, -v s="$strategy" -v r="$load_rate" 'NR > 1 && $2 == s && $3 == 1 && $31 == r { print $1, $10, $11, $12 }' \
+        "$out/strategies.csv" | sort -n >"$work/p99-$(echo "$strategy" | tr / -).dat"
 done
 awk -F, -v r="$load_rate" 'NR > 1 && $2 == "read" && $3 == 10 && $31 == r { print $1, $19, $20, $21, $28, $29, $30 }' \
     "$out/strategies.csv" | sort -n >"$work/n10-read.dat"
@@ -326,6 +333,17 @@ set label 1 "target for ReadIndex under load: 0.5" at graph 0.98, first 0.53 rig
 plot $(plots '1:5:6:7' yerrorlines n)$([ -s "$work/n10-read.dat" ] && printf ', "%s" using 1:5:6:7 with yerrorlines ls 1 dt 2 title "read, 10 ms links"' "$work/n10-read.dat")
 unset arrow 1
 unset label 1
+set output "$out/p99-vs-n.png"
+set title "Read latency p99 as the cluster grows (reads only, $load_rate ops/s offered, 1 ms links)"
+set ylabel "read p99, ms (log scale; bars: min-max)"
+set logscale y
+set yrange [*:*]
+set arrow 1 from graph 0, first 10 to graph 1, first 10 nohead dt 2 lc rgb "#555555"
+set label 1 "target for the 100 ms bound: 10 ms" at graph 0.98, first 11.5 right tc rgb "#555555"
+plot $(plots '1:2:3:4' yerrorlines p99)
+unset arrow 1
+unset label 1
+unset logscale y
 set output "$out/latency-vs-link.png"
 set title "Read latency p50 vs one-way link latency (N = 3, $rate ops/s offered)"
 set xlabel "one-way link latency, ms (log scale)"
@@ -418,6 +436,10 @@ GNUPLOT
             batch = batch sprintf(" N=%s:%.2f", $1, $28); if ($28 > 0.5) batch_bad = 1; batch_any = 1 }
         $3 == 10 && $31 == load && $2 == "read" {
             batch10 = batch10 sprintf(" N=%s:%.2f", $1, $28); if ($28 > 0.5) batch10_bad = 1; batch10_any = 1 }
+        $3 == 1 && $31 == load && $2 == "read" { read_cpu[$1] = $19 }
+        $3 == 1 && $31 == load && $2 == "follower_read/100" {
+            tight = tight sprintf(" N=%s:%.1f%%,%.2fms,%.1f/%sms", $1, 100 * $32, $10, 1000 * $19, "READ" $1)
+            tight_n[$1] = $19; if ($32 < 0.95 || $10 >= 10) tight_bad = 1; tight_any = 1 }
         $3 == 1 && $31 == rate && $2 ~ /^follower_read/ {
             share = share sprintf(" %s@%s=%.1f%%<=%.1f%%", $2, $1, 100 * $16, 100 * (1 / $1 + 0.05))
             if ($16 > 1 / $1 + 0.05) share_bad = 1; share_any = 1 }
@@ -426,6 +448,13 @@ GNUPLOT
             if (batch_any) printf "ReadIndex batching <= 0.5 messages per read beyond forwarding, reads only at %s ops/s, 1 ms links: %s\n   %s\n", load, verdict(!batch_bad), batch
             if (batch10_any) printf "the same with 10 ms links: %s\n   %s\n", verdict(!batch10_bad), batch10
             if (share_any) printf "leader serves <= 1/N + 5%% of follower reads: %s\n   %s\n", verdict(!share_bad), share
+            if (tight_any) {
+                for (n in tight_n) {
+                    if (!(n in read_cpu) || tight_n[n] > read_cpu[n] * 2 / 3) tight_bad = 1
+                    sub("READ" n, sprintf("%.1f", 1000 * read_cpu[n]), tight)
+                }
+                printf "follower_read/100, reads only at %s ops/s, 1 ms links: >= 95%% served where asked, p99 < 10 ms, leader CPU per read <= 2/3 of read'"'"'s: %s\n   (served where asked, p99, leader CPU ms/1k reads vs read'"'"'s)%s\n", load, verdict(!tight_bad), tight
+            }
         }' "$out/strategies.csv"
     echo
     echo "msgs/read: (routed - routed in a writes-only run, same seed and write rate) / answered reads;"

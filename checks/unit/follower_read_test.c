@@ -8,7 +8,9 @@
  * write committed more than that many ms before t is in F's applied state. The first
  * time any node applied an index is the earliest a client could have heard that write
  * acknowledged, so the check is, if anything, stricter than the cluster test's checker.
- * Output is TAP for checks/t01-virtual.sh; each case prints its arithmetic. */
+ * The last case asks both leaders of a partitioned cluster for a read index, the leader's
+ * side of a follower's read index: the deposed one never confirms a round, so it never
+ * answers. Output is TAP for checks/t01-virtual.sh; each case prints its arithmetic. */
 #include "../../stages/01-follower-reads/fr_proof.h"
 #include "sim.h"
 #include "tap.h"
@@ -863,6 +865,120 @@ static void test_restart(void)
            "the old pair and claims a bound that misses committed writes");
 }
 
+/* ---- a read index asked of a deposed leader ---- */
+
+/* A follower's read index (stages/01-follower-reads/fr_read_index.c) is the leader's
+ * ReadIndex, answered from the leader's side: the commit index when the request arrives,
+ * handed out only once a round begun after that is confirmed. The twin asks it of both
+ * leaders of a partitioned cluster: the old one, cut off with the asking follower (no
+ * CheckQuorum, so it keeps leading), and the new one. */
+struct read_index_ask {
+    int64_t index;       /* the commit index recorded when the request arrived */
+    uint64_t round;      /* the first round that may confirm it */
+    int64_t answered_us; /* when that round was confirmed while still leader; -1: never */
+};
+
+static struct read_index_ask read_index_ask(struct sim *s, int leader)
+{
+    struct raft *r = s->nodes[leader].raft;
+    struct read_index_ask ask = {
+        .index = raft_commit_index(r), .round = raft_round(r) + 1, .answered_us = -1};
+    raft_want_round(r, sim_clock_us(s, leader));
+    sim_poke(s, leader);
+    return ask;
+}
+
+static void read_index_watch(const struct sim *s, int leader, int64_t term,
+                             struct read_index_ask *ask)
+{
+    const struct raft *r = s->nodes[leader].raft;
+    if (ask->answered_us < 0 && raft_is_leader(r) && raft_term(r) == term &&
+        raft_confirmed_round(r) >= ask->round)
+        ask->answered_us = s->now_us;
+}
+
+static void test_read_index_deposed(void)
+{
+    struct sim *s = sim_new(5,
+                            &(struct raft_config){.heartbeat_us = HEARTBEAT_US,
+                                                  .election_timeout_us = ELECTION_US,
+                                                  .max_entries_per_append = 64,
+                                                  .without_check_quorum = true},
+                            7);
+    int old = sim_wait_leader(s, 10 * ELECTION_US);
+    if (!tap_ok(old >= 0, "read index: a leader is elected")) {
+        sim_free(s);
+        return;
+    }
+    for (int i = 0; i < 5; i++) {
+        sim_propose(s, old);
+        sim_run_until(s, s->now_us + 10 * MS);
+    }
+    int64_t old_term = raft_term(s->nodes[old].raft);
+    int follower = (old + 1) % 5;
+    int group[5];
+    for (int i = 0; i < 5; i++)
+        group[i] = i == old || i == follower;
+    sim_partition(s, group);
+    /* The majority elects a leader and commits a write; the time the first node applied
+     * it is the earliest any client heard it acknowledged. */
+    int fresh = -1;
+    int64_t write_index = -1;
+    while (s->now_us < 2000 * MS && write_index < 0) {
+        sim_run_until(s, s->now_us + 1 * MS);
+        int now_leader = sim_leader(s);
+        if (fresh < 0 && now_leader >= 0 && now_leader != old) {
+            fresh = now_leader;
+            write_index = sim_propose(s, fresh);
+        }
+    }
+    while (s->now_us < 3000 * MS && (write_index < 0 || s->committed_len < write_index))
+        sim_run_until(s, s->now_us + 1 * MS);
+    if (!tap_ok(fresh >= 0 && write_index > 0 && s->committed_len >= write_index,
+                "read index: the majority elects n%d and commits a write", fresh)) {
+        sim_free(s);
+        return;
+    }
+    int64_t acked_us = s->committed[write_index - 1].applied_us;
+    /* 10 ms later, n<follower>'s request reaches its leader, the deposed one, and another
+     * follower's reaches the new leader. */
+    sim_run_until(s, s->now_us + 10 * MS);
+    int64_t asked_us = s->now_us;
+    int64_t fresh_term = raft_term(s->nodes[fresh].raft);
+    struct read_index_ask at_old = read_index_ask(s, old);
+    struct read_index_ask at_fresh = read_index_ask(s, fresh);
+    while (s->now_us < asked_us + 500 * MS) {
+        sim_run_until(s, s->now_us + 1 * MS);
+        read_index_watch(s, old, old_term, &at_old);
+        read_index_watch(s, fresh, fresh_term, &at_fresh);
+    }
+    bool still_leads =
+        raft_is_leader(s->nodes[old].raft) && raft_term(s->nodes[old].raft) == old_term;
+    tap_note("read index: the write at index %" PRId64 " was acknowledged at %.1f ms; both leaders "
+             "are asked at %.1f ms",
+             write_index, acked_us / 1000.0, asked_us / 1000.0);
+    tap_note("read index: deposed n%d (term %" PRId64 ", %s) recorded index %" PRId64
+             ": answered, that would miss the write; its round %llu: %s",
+             old, old_term, still_leads ? "still leading" : "no longer leading", at_old.index,
+             (unsigned long long)at_old.round,
+             at_old.answered_us < 0 ? "never confirmed in 500 ms" : "CONFIRMED");
+    tap_note("read index: n%d (term %" PRId64 ") recorded index %" PRId64
+             ", its round confirmed after %.1f ms",
+             fresh, fresh_term, at_fresh.index,
+             at_fresh.answered_us < 0 ? -1.0 : (at_fresh.answered_us - asked_us) / 1000.0);
+    tap_ok(still_leads && at_old.index < write_index,
+           "read index: the deposed leader's index would miss the acknowledged write (negative "
+           "control: answering without a confirmed round is unsafe)");
+    tap_ok(at_old.answered_us < 0,
+           "read index: the deposed leader never confirms a round begun after the request, so "
+           "it never answers");
+    tap_ok(at_fresh.answered_us >= 0 && at_fresh.index >= write_index,
+           "read index: the new leader answers within 500 ms with an index that holds the write");
+    tap_ok(!s->failed, "read index: no Raft safety violation%s%s", s->failed ? ": " : "",
+           s->failed ? s->failure : "");
+    sim_free(s);
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -884,5 +1000,6 @@ int main(int argc, char **argv)
     test_new_leader_noop();
     test_drift();
     test_restart();
+    test_read_index_deposed();
     return tap_done();
 }

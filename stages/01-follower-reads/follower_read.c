@@ -2,13 +2,16 @@
 
 #include "clock.h"
 #include "fr_proof.h"
+#include "fr_read_index.h"
 #include "proto.h"
 #include "readindex.h"
 #include "trace.h"
 
 /* A node too stale for a request waits this many heartbeats for a fresher pair before
  * redirecting to the leader: a pair needs about 2.5 heartbeats to come back. (Capped by
- * node_stage_wait_us so the redirect fits in the request timeout.) */
+ * node_stage_wait_us so the redirect fits in the request timeout.) A bound below this
+ * many heartbeats is one waiting cannot meet: a follower asks the leader for a read
+ * index at once instead (fr_read_index.h). */
 #define FR_WAIT_HEARTBEATS 3
 
 /* One proof per process (fr_proof.c, the pure core), driven here with this node's Raft
@@ -32,8 +35,11 @@ static const char *fr_check_flags(void)
            "move at all, and then no staleness can be proven";
 }
 
+static const struct fr_read_index_reader fr_reader;
+
 static void fr_started(void)
 {
+    fr_read_index_start(&fr_reader);
     /* Not from clock_random: that is seeded by READPATH_SEED, and a restarted node with
      * the same seed must not pass for its earlier life, whose stamps meant another
      * clock origin. */
@@ -59,6 +65,7 @@ static void fr_applied(int64_t index, const struct raft_entry *entry)
 {
     (void)entry;
     if (fr_proof_applied(&proof, index)) node_retry_stage_waiters();
+    fr_read_index_applied(index);
 }
 
 static void fr_ack_received(int peer, const cJSON *mine, int64_t now_us)
@@ -81,6 +88,7 @@ static void fr_sending_append(int peer, cJSON *mine)
 static void fr_leadership_changed(void)
 {
     fr_proof_leadership_changed(&proof);
+    fr_read_index_leadership_changed();
 }
 
 static const struct node_plugin fr_plugin = {
@@ -144,6 +152,45 @@ static bool fr_try_local(struct node_request *req)
     return true;
 }
 
+/* A follower's read at its own read index, which the leader confirmed after the read
+ * arrived: linearizable, so it reports a staleness of 0 (every write that completed
+ * before the request arrived is in the value). */
+static void fr_add_read_index(struct node_request *req, cJSON *reply)
+{
+    (void)req;
+    cJSON_AddNumberToObject(reply, "actual_staleness_ms", 0);
+    cJSON_AddStringToObject(reply, "served_by", node_id());
+    cJSON_AddBoolToObject(reply, "linearizable", true);
+    cJSON_AddStringToObject(reply, "reason", "follower_read_index");
+}
+
+static void fr_serve_read_index(struct node_request *req)
+{
+    node_reply_value(req, fr_add_read_index);
+}
+
+static void fr_read_index_fell_back(struct node_request *req)
+{
+    fr_read_at_leader(req, "follower_too_stale_redirected_to_leader");
+}
+
+/* The answer is a pair like those heartbeats bring (the leader recorded the index after
+ * the request, sent at asked_us, arrived, and a later round confirmed it): reads that come
+ * soon after, with a bound it meets, are served from it without asking again. */
+static void fr_read_index_confirmed(int64_t asked_us, int64_t index)
+{
+    struct fr_pair pair = {.stamp_us = asked_us, .index = index};
+    /* No retry here: fr_read_index retries every parked request right after. */
+    fr_proof_read_index(&proof, node_raft(), pair, clock_now_us());
+}
+
+static const struct fr_read_index_reader fr_reader = {
+    .serve = fr_serve_read_index,
+    .fall_back = fr_read_index_fell_back,
+    .confirmed = fr_read_index_confirmed,
+    .serve_if_proven = fr_try_local,
+};
+
 static void fr_retry(struct node_request *req)
 {
     fr_try_local(req);
@@ -170,12 +217,26 @@ static void fr_handle(struct node_request *req)
     }
     req->stage_value = max_staleness_ms;
     if (fr_try_local(req)) return;
+    if (max_staleness_ms < FR_WAIT_HEARTBEATS * node_heartbeat_us() / 1000) {
+        /* Tighter than a fresh pair could prove: a read index now, rather than a wait that
+         * ends at the leader anyway. The leader reads with its own ReadIndex. */
+        trace_event("follower_read from %s: bound %lld ms below what heartbeats prove -> %s",
+                    req->client, (long long)max_staleness_ms,
+                    node_is_leader() ? "ReadIndex" : "read index from the leader");
+        if (node_is_leader())
+            fr_read_at_leader(req, "follower_too_stale_redirected_to_leader");
+        else
+            fr_read_index_read(req);
+        return;
+    }
     node_wait_stage(req, fr_retry, clock_now_us() + node_stage_wait_us(FR_WAIT_HEARTBEATS),
                     fr_give_up_waiting);
 }
 
 static const struct node_handler fr_handlers[] = {
     {"follower_read", fr_handle, false},
+    /* Between nodes only: a follower's request for a read index (fr_read_index.c). */
+    {"read_index", fr_read_index_handle, false},
 };
 
 const struct node_feature follower_read_feature = {

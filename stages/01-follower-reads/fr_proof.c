@@ -106,6 +106,12 @@ bool fr_proof_leader_contact(struct fr_proof *p, const struct raft *r, const cJS
     return true;
 }
 
+void fr_proof_read_index(struct fr_proof *p, const struct raft *r, struct fr_pair pair,
+                         int64_t now_us)
+{
+    fr_proof_learn(p, r, pair, now_us);
+}
+
 bool fr_proof_applied(struct fr_proof *p, int64_t index)
 {
     bool improved = false;

@@ -71,6 +71,11 @@ void fr_proof_sending_ack(const struct fr_proof *p, cJSON *mine, int64_t now_us)
  * carried a well-formed pair of this life (the caller retries parked reads). */
 bool fr_proof_leader_contact(struct fr_proof *p, const struct raft *r, const cJSON *mine,
                              int64_t now_us);
+/* The leader answered a read index (fr_read_index.h) to a request this node sent at
+ * pair.stamp_us: the leader recorded pair.index after the request arrived and a round
+ * begun after that confirmed it, which is a proven pair like a heartbeat's. */
+void fr_proof_read_index(struct fr_proof *p, const struct raft *r, struct fr_pair pair,
+                         int64_t now_us);
 /* Index applied: pending pairs up to it count now. True if fresh_as_of moved. */
 bool fr_proof_applied(struct fr_proof *p, int64_t index);
 
