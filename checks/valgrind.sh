@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # checks/valgrind.sh: memcheck on every stage's node (or the nodes given), two ways:
-#   1. a short build/cluster workload: 3 nodes under valgrind with --data-dir (storage
-#      and its fsync thread), the stage's read types, a partition and a pause, timings
-#      stretched for valgrind (~20x slower);
+#   1. a short build/cluster workload: 3 nodes under valgrind with --data-dir (storage,
+#      and acks held for their fsync), the stage's read types (follower_read with a 20 ms
+#      bound, so both its paths run), a partition and a pause, timings stretched for
+#      valgrind (~20x slower);
 #   2. one node on piped stdin: every message type of the stage, good and bad input,
 #      as a single-member leader and as a follower of three that never hears a leader
 #      (its requests are answered at end of input).
