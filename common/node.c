@@ -362,8 +362,11 @@ static void node_handle_init(const cJSON *envelope)
                        (long long)node.recovered.term, node.recovered.voted_for,
                        (long long)node.recovered.count, node.flags.data_dir,
                        (long long)node.flags.election_timeout_ms);
-        raft_restore(node.raft, node.recovered.term, node.recovered.voted_for,
-                     node.recovered.entries, node.recovered.count, clock_now_us());
+        struct raft_persisted saved = {.term = node.recovered.term,
+                                       .voted_for = node.recovered.voted_for,
+                                       .entries = node.recovered.entries,
+                                       .count = node.recovered.count};
+        raft_restore(node.raft, &saved, clock_now_us());
         free(node.recovered.entries);
         node.recovered = (struct storage_state){.voted_for = -1};
     }

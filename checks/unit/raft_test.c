@@ -813,5 +813,6 @@ int main(int argc, char **argv)
     test_rounds();
     test_regressions();
     test_durable();
+    test_snapshots();
     return tap_done();
 }

@@ -22,5 +22,6 @@ cJSON *unit_message(const char *type, int64_t term);
 
 void test_regressions(void);
 void test_durable(void);
+void test_snapshots(void);
 
 #endif
