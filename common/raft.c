@@ -105,10 +105,11 @@ bool raft_restore(struct raft *r, struct raft_persisted *saved, int64_t now_us)
     if (saved->term > 0 || saved->count > 0 || r->snapshot_index > 0) {
         /* Stickiness (raft_sticky) does the refusing: as if a leader had just spoken. */
         r->leader_contact_us = now_us;
-        trace_event("restored term %lld, vote %d, snapshot through %lld, %lld entries -> no "
-                    "votes for %lld ms",
-                    (long long)saved->term, r->voted_for, (long long)r->snapshot_index,
-                    (long long)saved->count, (long long)(r->config.election_timeout_us / 1000));
+        trace_event("restored term %lld, vote %d, %lld entries after the snapshot through %lld "
+                    "-> no votes for %lld ms",
+                    (long long)saved->term, r->voted_for, (long long)saved->count,
+                    (long long)r->snapshot_index,
+                    (long long)(r->config.election_timeout_us / 1000));
     }
     return true;
 }
