@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # checks/valgrind.sh: memcheck on every stage's node (or the nodes given), two ways:
 #   1. a short build/cluster workload: 3 nodes under valgrind, the stage's read types,
-#      a partition and a pause, timings stretched for valgrind (~20x slower);
+#      a partition and a pause, timings stretched for valgrind (~20x slower), with
+#      --data-dir and a snapshot every 5 entries (compaction, InstallSnapshot, storage);
 #   2. one node on piped stdin: every message type of the stage, good and bad input,
 #      as a single-member leader and as a follower of three that never hears a leader
 #      (its requests are answered at end of input).
@@ -100,7 +101,7 @@ piped_run() {
     piped_input "$stage" "$self" "$ids" >"$dir/input"
     status=0
     VALGRIND_NODE=$node VALGRIND_LOG_DIR=$dir timeout -k 5 60 "$WRAPPER" \
-        <"$dir/input" >"$dir/out" 2>"$dir/err" || status=$?
+        --data-dir "$dir/data" --snapshot-every 2 <"$dir/input" >"$dir/out" 2>"$dir/err" || status=$?
     logs_clean "$dir" >"$dir/verdict" && [ "$status" -eq 0 ]
     if [ $? -eq 0 ]; then
         echo "ok   $name piped ($label, $(wc -l <"$dir/input") lines in, $(wc -l <"$dir/out") out): 0 errors, 0 bytes definitely lost"
@@ -143,8 +144,8 @@ for node in "${nodes[@]}"; do
         "$BUILD/cluster" --bin "$WRAPPER" --nodes 3 --seed 7 --nemesis partition,pause \
         --nemesis-interval-ms 1000 --concurrency 4 --time-limit "$SECONDS_PER_RUN" --timeout-ms 5000 \
         --init-timeout-ms 30000 --keys 3 --mix "$(mix_of "$stage")" --history "$dir/history.jsonl" \
-        --summary-json "$dir/summary.json" --log-dir "$dir/logs" --quiet \
-        -- --heartbeat-ms 100 --election-timeout-ms 1000 --request-timeout-ms 3000 \
+        --summary-json "$dir/summary.json" --log-dir "$dir/logs" --data-dir "$dir/data" --quiet \
+        -- --heartbeat-ms 100 --election-timeout-ms 1000 --request-timeout-ms 3000 --snapshot-every 5 \
         >"$dir/cluster.out" 2>"$dir/cluster.err" || status=$?
     ops=$(jq -r '"\(.total.ok) ops ok of \(.total.count), \(.faults | length) faults"' "$dir/summary.json" 2>/dev/null)
     logs_clean "$dir" >"$dir/verdict" && [ "$status" -eq 0 ]
