@@ -192,19 +192,24 @@ final_reads_ok() {
     }
 }
 
+CATCHUP_JUMP=2000
+$slow && CATCHUP_JUMP=500
 if skip_cluster 'internal: a follower cut off for thousands of writes catches up by InstallSnapshot'; then
 test_expect_success 'internal: a follower cut off for thousands of writes catches up by InstallSnapshot' '
     cluster --bin "$NODE_BIN" --scenario "$SCENARIOS/t00-snapshot-catchup.txt" --time-limit 3 \
-        --concurrency 10 --mix write=1 --target n1 --seed 3 --log-dir logs --history h.jsonl \
-        --summary-json s.json -- "${NODE_FLAGS[@]}" --snapshot-every 500 -v >summary
+        --concurrency 10 --rate 4000 --mix write=1 --target n1 --seed 3 --log-dir logs \
+        --history h.jsonl --summary-json s.json -- "${NODE_FLAGS[@]}" --snapshot-every 500 -v \
+        >summary
     cat summary
     installs=$(grep -h "install snapshot" logs/n3.log)
     echo "$installs"
-    # It was cut off below 10 000 and installed a snapshot through far more.
-    echo "$installs" | awk "/install snapshot/ { for (i = 1; i <= NF; i++) {
-        if (\$i == \"through\") s = \$(i + 1); if (\$i == \"was\") c = \$(i + 1) + 0 } }
-        END { print \"snapshot through\", s, \"over commit index\", c; exit !(s - c >= 2000) }"
-    jq -e ".total.ok > 3000" s.json
+    # Some install jumped it thousands of entries past its commit index (2.4 s of writes
+    # at 4000/s while it was cut off; fewer under the sanitizers).
+    echo "$installs" | awk -v want="$CATCHUP_JUMP" "/install snapshot/ { for (i = 1; i <= NF; i++) {
+        if (\$i == \"through\") s = \$(i + 1); if (\$i == \"was\") c = \$(i + 1) + 0 }
+        if (s - c > jump) { jump = s - c; line = s \" over commit index \" c } }
+        END { print \"largest jump: snapshot through\", line; exit !(jump >= want) }"
+    jq -e ".total.ok > $CATCHUP_JUMP" s.json
     "$CHECK_LIN" h.jsonl
     final_reads_ok h.jsonl
 '
@@ -242,9 +247,11 @@ test_expect_success 'the data directory stays bounded: with --snapshot-every 100
         "($(jq .total.ok s-0.json) writes), $bounded bytes with --snapshot-every 100" \
         "($(jq .total.ok s-100.json) writes)"
     jq -e ".total.ok > 500" s-100.json
-    # 100 entries of ~70 bytes, a map of 3 keys and their records: a few KB whatever the run.
+    # Without compaction every write stays on disk: ~70 bytes a record.
+    test "$full" -gt "$(($(jq .total.ok s-0.json) * 50))"
+    # With it: at most ~100 entries, a map of 3 keys and their records, whatever the run.
     test "$bounded" -lt 32768
-    test "$((bounded * 5))" -lt "$full"
+    test "$((bounded * 3))" -lt "$full"
 '
 fi
 
