@@ -14,6 +14,9 @@
 #define UNIT_HEARTBEAT_US (20 * MS)
 #define UNIT_ELECTION_US (100 * MS)
 
+/* --quick (valgrind, sanitizers): the randomized groups run fewer seeds. */
+extern bool unit_quick;
+
 struct raft_config unit_config(void);
 /* A new cluster whose leader is settled; NULL (with a TAP diagnostic) if none came. */
 struct sim *unit_cluster(int n, uint64_t seed, int *leader);
