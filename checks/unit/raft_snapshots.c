@@ -215,6 +215,7 @@ static void test_malformed_snapshot(void)
     sim_cut(s, follower, leader, false);
     sim_hold(s, follower, leader, true);
     int64_t applied = raft_applied_index(s->nodes[follower].raft);
+    int saved_stderr = unit_quiet_stderr();
     cJSON *bad_data = snapshot_message(s, leader, applied);
     cJSON_ReplaceItemInObjectCaseSensitive(bad_data, "last_index",
                                            cJSON_CreateNumber((double)applied + 50));
@@ -224,6 +225,7 @@ static void test_malformed_snapshot(void)
     cJSON_DeleteItemFromObjectCaseSensitive(no_term, "last_term");
     sim_inject(s, leader, follower, no_term);
     cJSON_Delete(no_term);
+    unit_restore_stderr(saved_stderr);
     size_t acks = sim_count(s, follower, leader, "raft_append_res", NULL);
     tap_ok(!s->failed && acks == 0 && raft_applied_index(s->nodes[follower].raft) == applied,
            "snapshots: a snapshot whose data does not fit its index, and one without last_term, "
