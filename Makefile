@@ -139,6 +139,7 @@ help:
 	@echo "make lease-experiment  stage 03's clock experiment, each case's arithmetic printed"
 	@echo "make fuzz FUZZ_SECONDS=N   libFuzzer (clang) over STAGE's message handling"
 	@echo "make soak RUNS=N  seeded random faults (partitions, pauses, spikes, kills with sub-second restarts, duplication; stage 03: lease configs) against every stage, every checker on every history"
+	@echo "make soak-memory  3 durable nodes, writes at full speed for MEMORY_SECONDS (600), --snapshot-every 500: RSS and data dir stay flat"
 	@echo "make valgrind   memcheck of every stage's node under a short cluster workload"
 	@echo "make grade STAGE=NN NODE=path  score any Maelstrom node (any language) on stages 00..NN: examples, protocol, faults"
 	@echo "make exercise STAGE=NN        build stage NN with your skeleton from exercises/NN-*/ and grade it (EXERCISES.md)"

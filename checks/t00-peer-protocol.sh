@@ -48,6 +48,21 @@ test_expect_success 'a follower of a leader played from SPEC.md: the append is a
     stop_n1
 '
 
+test_expect_success 'a raft_snapshot with SPEC.md'"'"'s fields is installed and acked as documented; the log goes on after it' '
+    start_n1
+    client_line n1 "{\"type\":\"raft_snapshot\",\"term\":1,\"last_index\":5,\"last_term\":1,\"round\":1,\"incarnation\":5,\"data\":{\"kv\":[[\"x\",\"snap\"]],\"plugins\":{}}}" n2 >&3
+    ack=$(wait_for ".body.type == \"raft_append_res\"")
+    echo "$ack"
+    echo "$ack" | jq -e ".dest == \"n2\" and (.body | .term == 1 and .success == true and
+        .match_index == 5 and .prev_log_index == 5 and .round == 1 and .incarnation == 5)"
+    # The next append goes on from the snapshot'"'"'s last entry.
+    client_line n1 "{\"type\":\"raft_append\",\"term\":1,\"prev_log_index\":5,\"prev_log_term\":1,\"leader_commit\":6,\"round\":2,\"incarnation\":5,\"entries\":[{\"term\":1,\"command\":{\"type\":\"noop\"}}]}" n2 >&3
+    ack=$(wait_for ".body.type == \"raft_append_res\" and .body.round == 2")
+    echo "$ack"
+    echo "$ack" | jq -e ".body.success == true and .body.match_index == 6"
+    stop_n1
+'
+
 test_expect_success 'a vote request with SPEC.md'"'"'s fields is answered with SPEC.md'"'"'s fields' '
     start_n1
     client_line n1 "{\"type\":\"raft_vote\",\"term\":1,\"pre_vote\":true,\"last_log_index\":0,\"last_log_term\":0}" n2 >&3

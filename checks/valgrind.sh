@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # checks/valgrind.sh: memcheck on every stage's node (or the nodes given), two ways:
-#   1. a short build/cluster workload: 3 nodes under valgrind with --data-dir (storage,
-#      and acks held for their fsync), the stage's read types (follower_read with a 20 ms
-#      bound, so both its paths run), a partition and a pause, timings stretched for
-#      valgrind (~20x slower);
+#   1. a short build/cluster workload: 3 nodes under valgrind with --data-dir and a
+#      snapshot every 5 entries (storage, acks held for their fsync, compaction,
+#      InstallSnapshot), the stage's read types (follower_read with a 20 ms bound, so
+#      both its paths run), a partition and a pause, timings stretched for valgrind
+#      (~20x slower);
 #   2. one node on piped stdin: every message type of the stage, good and bad input,
 #      as a single-member leader and as a follower of three that never hears a leader
 #      (its requests are answered at end of input).
@@ -102,7 +103,7 @@ piped_run() {
     piped_input "$stage" "$self" "$ids" >"$dir/input"
     status=0
     VALGRIND_NODE=$node VALGRIND_LOG_DIR=$dir timeout -k 5 60 "$WRAPPER" \
-        <"$dir/input" >"$dir/out" 2>"$dir/err" || status=$?
+        --data-dir "$dir/data" --snapshot-every 2 <"$dir/input" >"$dir/out" 2>"$dir/err" || status=$?
     logs_clean "$dir" >"$dir/verdict" && [ "$status" -eq 0 ]
     if [ $? -eq 0 ]; then
         echo "ok   $name piped ($label, $(wc -l <"$dir/input") lines in, $(wc -l <"$dir/out") out): 0 errors, 0 bytes definitely lost"
@@ -151,7 +152,7 @@ for node in "${nodes[@]}"; do
         --init-timeout-ms 30000 --keys 3 --mix "$(mix_of "$stage")" --max-staleness-ms 20 \
         --history "$dir/history.jsonl" \
         --summary-json "$dir/summary.json" --log-dir "$dir/logs" --data-dir "$dir/data" --quiet \
-        -- --heartbeat-ms 100 --election-timeout-ms 1000 --request-timeout-ms 3000 \
+        -- --heartbeat-ms 100 --election-timeout-ms 1000 --request-timeout-ms 3000 --snapshot-every 5 \
         >"$dir/cluster.out" 2>"$dir/cluster.err" || status=$?
     ops=$(jq -r '"\(.total.ok) ops ok of \(.total.count), \(.faults | length) faults"' "$dir/summary.json" 2>/dev/null)
     logs_clean "$dir" >"$dir/verdict" && [ "$status" -eq 0 ]

@@ -166,3 +166,48 @@ int kv_apply(struct kv *kv, const cJSON *command)
     slot->value = kv_copy(new_value);
     return PROTO_OK;
 }
+
+/* ---- snapshots ---- */
+
+cJSON *kv_save(const struct kv *kv)
+{
+    cJSON *saved = cJSON_CreateArray();
+    for (size_t i = 0; i < kv->cap; i++) {
+        if (!kv->slots[i].key) continue;
+        cJSON *pair = cJSON_CreateArray();
+        cJSON_AddItemToArray(pair, kv_copy(kv->slots[i].key));
+        cJSON_AddItemToArray(pair, kv_copy(kv->slots[i].value));
+        cJSON_AddItemToArray(saved, pair);
+    }
+    return saved;
+}
+
+bool kv_load(struct kv *kv, const cJSON *saved)
+{
+    const cJSON *pair;
+    if (!cJSON_IsArray(saved)) return false;
+    cJSON_ArrayForEach(pair, saved) {
+        if (!cJSON_IsArray(pair) || cJSON_GetArraySize(pair) != 2) return false;
+    }
+    for (size_t i = 0; i < kv->cap; i++) {
+        cJSON_Delete(kv->slots[i].key);
+        cJSON_Delete(kv->slots[i].value);
+    }
+    memset(kv->slots, 0, kv->cap * sizeof *kv->slots);
+    kv->used = 0;
+    cJSON_ArrayForEach(pair, saved) {
+        const cJSON *key = cJSON_GetArrayItem(pair, 0);
+        if ((kv->used + 1) * 4 > kv->cap * 3) kv_grow(kv);
+        uint64_t hash = kv_hash(key);
+        struct kv_slot *slot = kv_find(kv, key, hash);
+        if (slot->key) {
+            cJSON_Delete(slot->value);
+        } else {
+            slot->key = kv_copy(key);
+            slot->hash = hash;
+            kv->used++;
+        }
+        slot->value = kv_copy(cJSON_GetArrayItem(pair, 1));
+    }
+    return true;
+}

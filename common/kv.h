@@ -11,6 +11,7 @@
 #define READPATH_KV_H
 
 #include <cJSON.h>
+#include <stdbool.h>
 
 struct kv;
 
@@ -25,5 +26,11 @@ int kv_read(const struct kv *kv, const cJSON *key, const cJSON **value);
  * {"type":"cas","key","from","to"}; anything else is a no-op. Returns PROTO_OK,
  * PROTO_KEY_DOES_NOT_EXIST or PROTO_PRECONDITION_FAILED. */
 int kv_apply(struct kv *kv, const cJSON *command);
+
+/* Snapshots (§5.1): the whole map as [[key, value], ...] (keys are any JSON, so not an
+ * object's names), and back. kv_load replaces the map with a saved one; false, with the
+ * map unchanged, when `saved` is not such an array. */
+cJSON *kv_save(const struct kv *kv);
+bool kv_load(struct kv *kv, const cJSON *saved);
 
 #endif

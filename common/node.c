@@ -21,8 +21,11 @@ static struct {
     struct node_flags flags;
     /* --data-dir: the open log, and what it held at start until init hands it to raft. */
     struct storage *storage;
-    struct storage_state recovered;
+    struct raft_persisted recovered;
     bool initialized;
+    bool plugins_started;
+    /* A snapshot from the leader replaced the state this turn (see node_after_install). */
+    bool installed;
     struct raft *raft;
     struct kv *kv;
 } node;
@@ -238,6 +241,74 @@ static void node_raft_ack_received(void *ctx, int peer, const cJSON *piggyback, 
     plugin->ack_received(peer, node_piggyback_for(piggyback, plugin), now_us);
 }
 
+/* ---- snapshots (§5.1-5.4) ---- */
+
+/* A snapshot is {"kv": the map, "plugins": {name: that plugin's own state}}. */
+static void node_load_plugins(int64_t index, const cJSON *plugins)
+{
+    NODE_EACH_PLUGIN_WITH(snapshot_load, plugin)
+    plugin->snapshot_load(index, node_piggyback_for(plugins, plugin));
+}
+
+static bool node_load_snapshot(void *ctx, int64_t index, int64_t term, const cJSON *snapshot)
+{
+    (void)ctx;
+    (void)term;
+    const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(snapshot, "plugins");
+    if ((plugins && !cJSON_IsObject(plugins)) ||
+        !kv_load(node.kv, cJSON_GetObjectItemCaseSensitive(snapshot, "kv")))
+        return false;
+    /* At restart the plugins start after raft_restore: node_handle_init loads them then. */
+    if (node.plugins_started) {
+        node_load_plugins(index, plugins);
+        node.installed = true;
+    }
+    return true;
+}
+
+static void node_persist_snapshot(void *ctx, int64_t index, int64_t term, const cJSON *snapshot)
+{
+    (void)ctx;
+    storage_snapshot(node.storage, index, term, snapshot, node.raft);
+    /* The rewritten log holds the core's whole log, synced: nothing is pending. */
+    raft_set_durable_index(node.raft, raft_last_index(node.raft));
+}
+
+/* After the turn that installed a snapshot, once the core's indexes moved: what waited on
+ * an index it covers is answered or retried. */
+static void node_after_install(int64_t now_us)
+{
+    if (!node.installed) return;
+    node.installed = false;
+    int64_t index = raft_snapshot_index(node.raft);
+    node_linkv_installed(index);
+    NODE_EACH_PLUGIN(installed, (index));
+    node_retry_stage_waiters();
+    readindex_progress(now_us);
+}
+
+/* --snapshot-every: once that many entries were applied since the last snapshot, the
+ * state as of the applied index replaces the log before it (§5.1). At the end of a turn,
+ * so every entry of the turn is applied and no callback is in flight. */
+static void node_maybe_compact(void)
+{
+    struct raft *r = node.raft;
+    int64_t applied = raft_applied_index(r);
+    if (node.flags.snapshot_every == 0 ||
+        applied - raft_snapshot_index(r) < node.flags.snapshot_every)
+        return;
+    cJSON *snapshot = cJSON_CreateObject();
+    cJSON_AddItemToObject(snapshot, "kv", kv_save(node.kv));
+    cJSON *plugins = cJSON_AddObjectToObject(snapshot, "plugins");
+    NODE_EACH_PLUGIN_WITH(snapshot_save, plugin)
+    {
+        cJSON *mine = cJSON_CreateObject();
+        plugin->snapshot_save(mine);
+        node_attach_mine(plugins, plugin, mine);
+    }
+    raft_compact(r, applied, snapshot);
+}
+
 /* READPATH_PIN_ELECTION_TIMEOUT=1 (tests only) makes every election timeout exactly the
  * minimum, so an experiment's timeline does not depend on the dice. Still safe: the
  * minimum is what stickiness and leases rely on. */
@@ -340,10 +411,12 @@ static void node_handle_init(const cJSON *envelope)
         .leader_contact = node_raft_leader_contact,
         .sending_ack = node_raft_sending_ack,
         .ack_received = node_raft_ack_received,
+        .load_snapshot = node_load_snapshot,
     };
     if (node.storage) {
         callbacks.persist_term_vote = node_persist_term_vote;
         callbacks.persist_truncate = node_persist_truncate;
+        callbacks.persist_snapshot = node_persist_snapshot;
     }
     const char *pin = getenv("READPATH_PIN_ELECTION_TIMEOUT");
     node_pin_election_timeout = pin && strcmp(pin, "1") == 0;
@@ -363,18 +436,30 @@ static void node_handle_init(const cJSON *envelope)
         /* The KV is rebuilt as these entries commit again: the commit index is not
          * persisted, a leader's append tells it (or, alone, the node's own no-op). */
         /* Always said (not only with -v): a restart is rare and worth a line in any log. */
-        if (node.recovered.term > 0 || node.recovered.count > 0)
-            trace_warn("restored term %lld, vote %d, %lld entries from %s -> no votes for %lld ms",
+        if (node.recovered.term > 0 || node.recovered.count > 0 || node.recovered.snapshot)
+            trace_warn("restored term %lld, vote %d, %lld entries after the snapshot through %lld "
+                       "from %s -> no votes for %lld ms",
                        (long long)node.recovered.term, node.recovered.voted_for,
-                       (long long)node.recovered.count, node.flags.data_dir,
-                       (long long)node.flags.election_timeout_ms);
-        raft_restore(node.raft, node.recovered.term, node.recovered.voted_for,
-                     node.recovered.entries, node.recovered.count, clock_now_us());
+                       (long long)node.recovered.count, (long long)node.recovered.snapshot_index,
+                       node.flags.data_dir, (long long)node.flags.election_timeout_ms);
+        if (!raft_restore(node.raft, &node.recovered, clock_now_us())) {
+            fprintf(stderr,
+                    "storage: the snapshot in %s does not load (its state is not "
+                    "this node's format). Refusing to start.\n",
+                    node.flags.data_dir);
+            exit(1);
+        }
+        /* The core took the commands and the snapshot; the array is ours. */
         free(node.recovered.entries);
-        node.recovered = (struct storage_state){.voted_for = -1};
+        node.recovered = (struct raft_persisted){.voted_for = -1};
     }
     trace_event("init as %s of %d -> follower, waiting for a leader", node_id(), n);
     NODE_EACH_PLUGIN(started, ());
+    node.plugins_started = true;
+    /* A restored snapshot's plugin state, now that the plugins have started. */
+    if (raft_snapshot(node.raft))
+        node_load_plugins(raft_snapshot_index(node.raft),
+                          cJSON_GetObjectItemCaseSensitive(raft_snapshot(node.raft), "plugins"));
     /* A single-member cluster elects itself right away. */
     if (n == 1) raft_tick(node.raft, clock_now_us());
     loop_wake_timers();
@@ -413,7 +498,9 @@ static bool node_on_turn(void *ctx, int64_t now_us)
     (void)ctx;
     bool more = node_intake_turn();
     if (node.raft) {
+        node_after_install(now_us);
         NODE_EACH_PLUGIN(turn, (now_us));
+        node_maybe_compact();
         raft_flush(node.raft, now_us);
     }
     return more;
@@ -441,9 +528,7 @@ static void node_free_all(void)
     node_members_free();
     storage_close(node.storage);
     node_durable_stop();
-    for (int64_t i = 0; i < node.recovered.count; i++)
-        cJSON_Delete(node.recovered.entries[i].command);
-    free(node.recovered.entries);
+    storage_forget(&node.recovered);
 }
 
 int node_main(int argc, char **argv, const struct node_stage *stage)

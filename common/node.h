@@ -97,6 +97,16 @@ struct node_plugin {
     void (*leader_contact)(int leader, const cJSON *mine, int64_t now_us);
     void (*sending_ack)(cJSON *mine, int64_t now_us); /* following: acking an append */
     void (*ack_received)(int peer, const cJSON *mine, int64_t now_us);
+    /* Snapshots (§5.1): the state machine is saved with each plugin's state that lives
+     * beside it and must survive compaction. snapshot_save fills `mine` (this plugin's
+     * object in the snapshot) with that state as of the applied index; snapshot_load
+     * takes it back (`mine` NULL: the snapshot holds none) from a snapshot through
+     * `index` installed from the leader or found at restart, after `started`. */
+    void (*snapshot_save)(cJSON *mine);
+    void (*snapshot_load)(int64_t index, const cJSON *mine);
+    /* A snapshot replaced this node's state: every entry through `index` is now applied
+     * at once, with no `applied` call for them. Parked requests are retried after it. */
+    void (*installed)(int64_t index);
     /* A write or cas committed at `index`: add fields to its *_ok reply. */
     void (*write_reply_extend)(cJSON *reply, int64_t index);
     /* Once per event-loop turn, after the turn's messages. */

@@ -19,6 +19,11 @@
  * included) beyond which a new one is refused at once with error 11. Memory stays
  * bounded under a flood; Maelstrom's lin-kv runs keep a few dozen in flight, far below. */
 #define NODE_DEFAULT_MAX_INFLIGHT 10000
+/* Entries applied between two snapshots (§5.1): the log in memory and on disk holds about
+ * this many entries at most, and a snapshot costs a copy of the key/value map (and, with
+ * --data-dir, writing it and two fsyncs), so compacting every 10 000 writes costs little
+ * per write. */
+#define NODE_DEFAULT_SNAPSHOT_EVERY 10000
 
 static void node_usage(FILE *out, const char *argv0, const struct node_stage *stage)
 {
@@ -35,6 +40,9 @@ static void node_usage(FILE *out, const char *argv0, const struct node_stage *st
         "  --data-dir DIR            persist term, vote and log in DIR/raft.log (fsync before\n"
         "                            replying); recover them on restart (default: in memory)\n"
         "  --max-inflight N          requests in flight beyond N get error 11 (default %d)\n"
+        "  --snapshot-every N        after N entries applied, snapshot the state and drop\n"
+        "                            the log before it, in memory and in DIR (0: never;\n"
+        "                            default %d)\n"
         "  -v                        trace elections, redirects, ... on stderr\n"
         "  --help                    this text\n\n"
         "environment: READPATH_CLOCK_RATE (this node's clock rate, default 1.0),\n"
@@ -42,7 +50,7 @@ static void node_usage(FILE *out, const char *argv0, const struct node_stage *st
         "client messages (SPEC.md):",
         argv0, stage->name, stage->summary, NODE_DEFAULT_HEARTBEAT_MS,
         NODE_DEFAULT_ELECTION_TIMEOUT_MS, NODE_DEFAULT_REQUEST_TIMEOUT_MS,
-        NODE_DEFAULT_MAX_INFLIGHT);
+        NODE_DEFAULT_MAX_INFLIGHT, NODE_DEFAULT_SNAPSHOT_EVERY);
     for (int i = 0; i < node_linkv_handler_count; i++)
         fprintf(out, " %s", node_linkv_handlers[i].type);
     for (int f = 0; f < stage->feature_count; f++)
@@ -96,6 +104,7 @@ int node_flags_parse(int argc, char **argv, const struct node_stage *stage,
     flags->election_timeout_ms = NODE_DEFAULT_ELECTION_TIMEOUT_MS;
     flags->request_timeout_ms = NODE_DEFAULT_REQUEST_TIMEOUT_MS;
     flags->max_inflight = NODE_DEFAULT_MAX_INFLIGHT;
+    flags->snapshot_every = NODE_DEFAULT_SNAPSHOT_EVERY;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -121,6 +130,9 @@ int node_flags_parse(int argc, char **argv, const struct node_stage *stage,
             i++;
         } else if (strcmp(arg, "--max-inflight") == 0) {
             if (node_parse_number(arg, next, 1, &flags->max_inflight)) return -1;
+            i++;
+        } else if (strcmp(arg, "--snapshot-every") == 0) {
+            if (node_parse_number(arg, next, 0, &flags->snapshot_every)) return -1;
             i++;
         } else if (strcmp(arg, "--request-timeout-ms") == 0) {
             if (node_parse_ms(arg, next, &flags->request_timeout_ms)) return -1;

@@ -101,6 +101,16 @@ void node_linkv_applied(int64_t index, const struct raft_entry *entry, int resul
     node_answer_commit(index, entry, result);
 }
 
+void node_linkv_installed(int64_t index)
+{
+    struct node_request *req;
+    while ((req = node_first_waiting(NODE_WAIT_COMMIT)) && req->log_index <= index)
+        node_reply_error(req, PROTO_TIMEOUT,
+                         "entry %lld was covered by a snapshot from the "
+                         "leader before it applied here; its outcome is unknown",
+                         (long long)req->log_index);
+}
+
 void node_propose(struct node_request *req, cJSON *command)
 {
     int64_t index = raft_propose(linkv.raft, command);

@@ -81,6 +81,9 @@ void node_linkv_start(struct raft *raft, struct kv *kv, bool maelstrom,
                       const struct node_stage *stage);
 /* A committed entry was applied with kv_apply's result: answer the writes waiting on it. */
 void node_linkv_applied(int64_t index, const struct raft_entry *entry, int result);
+/* A snapshot brought the state to `index`: writes waiting for an entry it covers are
+ * answered with error 0 (this node never saw which entry took their slot). */
+void node_linkv_installed(int64_t index);
 
 /* ---- node_intake.c ---- */
 struct node_intake_handlers {
@@ -111,6 +114,7 @@ void node_durable_stop(void);
 /* ---- node_flags.c ---- */
 struct node_flags {
     int64_t heartbeat_ms, election_timeout_ms, request_timeout_ms, max_inflight;
+    int64_t snapshot_every; /* entries applied between two snapshots; 0: never */
     bool maelstrom;
     const char *data_dir; /* NULL: in memory only, as Maelstrom expects */
 };

@@ -49,8 +49,9 @@ struct raft *raft_new(int self, int cluster_size, const struct raft_config *conf
 void raft_free(struct raft *r)
 {
     if (!r) return;
-    for (int64_t i = 1; i <= r->last_index; i++)
-        cJSON_Delete(r->log[i].command);
+    for (int64_t i = r->snapshot_index + 1; i <= r->last_index; i++)
+        cJSON_Delete(raft_log_entry(r, i)->command);
+    cJSON_Delete(r->snapshot);
     free(r->log);
     free(r->votes);
     free(r->next_index);
@@ -65,32 +66,53 @@ void raft_persist_term_vote(struct raft *r)
     if (r->cb.persist_term_vote) r->cb.persist_term_vote(r->cb.ctx, r->term, r->voted_for);
 }
 
-void raft_restore(struct raft *r, int64_t term, int voted_for, struct raft_entry *entries,
-                  int64_t count, int64_t now_us)
+/* Room in the log for `more` entries after last_index. */
+static void raft_reserve(struct raft *r, int64_t more)
 {
-    r->term = term;
-    r->voted_for = voted_for >= 0 && voted_for < r->n ? voted_for : -1;
-    for (int64_t i = 0; i < count; i++) {
-        if (r->last_index + 1 >= r->log_cap) {
-            while (r->last_index + 1 + (count - i) >= r->log_cap)
-                r->log_cap *= 2;
-            struct raft_entry *grown = realloc(r->log, (size_t)r->log_cap * sizeof *r->log);
-            if (!grown) {
-                perror("raft: out of memory restoring the log");
-                abort();
-            }
-            r->log = grown;
-        }
-        r->log[++r->last_index] = entries[i];
+    int64_t need = r->last_index - r->snapshot_index + 1 + more;
+    if (need <= r->log_cap) return;
+    while (need > r->log_cap)
+        r->log_cap *= 2;
+    struct raft_entry *grown = realloc(r->log, (size_t)r->log_cap * sizeof *r->log);
+    if (!grown) {
+        perror("raft: out of memory growing the log");
+        abort();
+    }
+    r->log = grown;
+}
+
+bool raft_restore(struct raft *r, struct raft_persisted *saved, int64_t now_us)
+{
+    r->term = saved->term;
+    r->voted_for = saved->voted_for >= 0 && saved->voted_for < r->n ? saved->voted_for : -1;
+    if (saved->snapshot) {
+        /* The state machine first: the entries after the snapshot apply on top of it. */
+        if (!r->cb.load_snapshot(r->cb.ctx, saved->snapshot_index, saved->snapshot_term,
+                                 saved->snapshot))
+            return false;
+        r->snapshot = saved->snapshot;
+        saved->snapshot = NULL;
+        r->snapshot_index = r->last_index = saved->snapshot_index;
+        r->snapshot_term = r->log[0].term = saved->snapshot_term;
+        /* A snapshot holds only committed entries (§5.1). */
+        r->commit_index = r->applied_index = saved->snapshot_index;
+    }
+    raft_reserve(r, saved->count);
+    for (int64_t i = 0; i < saved->count; i++) {
+        r->last_index++;
+        *raft_log_entry(r, r->last_index) = saved->entries[i];
     }
     r->durable_index = r->last_index; /* read back from the disk */
-    if (term > 0 || count > 0) {
+    if (saved->term > 0 || saved->count > 0 || r->snapshot_index > 0) {
         /* Stickiness (raft_sticky) does the refusing: as if a leader had just spoken. */
         r->leader_contact_us = now_us;
-        trace_event("restored term %lld, vote %d, %lld entries -> no votes for %lld ms",
-                    (long long)term, r->voted_for, (long long)count,
+        trace_event("restored term %lld, vote %d, %lld entries after the snapshot through %lld "
+                    "-> no votes for %lld ms",
+                    (long long)saved->term, r->voted_for, (long long)saved->count,
+                    (long long)r->snapshot_index,
                     (long long)(r->config.election_timeout_us / 1000));
     }
+    return true;
 }
 
 int raft_majority(const struct raft *r)
@@ -111,9 +133,16 @@ int64_t raft_quorum_value(const struct raft *r, int64_t *values)
     return values[raft_majority(r) - 1];
 }
 
+struct raft_entry *raft_log_entry(const struct raft *r, int64_t index)
+{
+    assert(index >= r->snapshot_index && index <= r->last_index);
+    return &r->log[index - r->snapshot_index];
+}
+
 int64_t raft_term_at(const struct raft *r, int64_t index)
 {
-    return index >= 1 && index <= r->last_index ? r->log[index].term : 0;
+    if (index < r->snapshot_index) return -1;
+    return index <= r->last_index ? raft_log_entry(r, index)->term : 0;
 }
 
 int64_t raft_random_election_timeout(struct raft *r)
@@ -123,19 +152,11 @@ int64_t raft_random_election_timeout(struct raft *r)
 
 void raft_append_local(struct raft *r, int64_t term, cJSON *command)
 {
-    if (r->last_index + 1 >= r->log_cap) {
-        r->log_cap *= 2;
-        struct raft_entry *grown = realloc(r->log, (size_t)r->log_cap * sizeof *r->log);
-        if (!grown) {
-            perror("raft: out of memory growing the log");
-            abort();
-        }
-        r->log = grown;
-    }
+    raft_reserve(r, 1);
     r->last_index++;
-    r->log[r->last_index] = (struct raft_entry){.term = term, .command = command};
-    if (r->cb.persist_append)
-        r->cb.persist_append(r->cb.ctx, r->last_index, &r->log[r->last_index]);
+    struct raft_entry *entry = raft_log_entry(r, r->last_index);
+    *entry = (struct raft_entry){.term = term, .command = command};
+    if (r->cb.persist_append) r->cb.persist_append(r->cb.ctx, r->last_index, entry);
 }
 
 /* Drops entries after `index`. Only uncommitted entries are ever dropped (§3.5). */
@@ -143,7 +164,7 @@ void raft_truncate_after(struct raft *r, int64_t index)
 {
     assert(index >= r->commit_index);
     for (int64_t i = index + 1; i <= r->last_index; i++)
-        cJSON_Delete(r->log[i].command);
+        cJSON_Delete(raft_log_entry(r, i)->command);
     r->last_index = index;
     /* What replaces the dropped entries is not on disk until the next fsync says so. */
     if (r->durable_index > index) r->durable_index = index;
@@ -154,7 +175,7 @@ void raft_apply_committed(struct raft *r)
 {
     while (r->applied_index < r->commit_index) {
         r->applied_index++;
-        r->cb.apply(r->cb.ctx, r->applied_index, &r->log[r->applied_index]);
+        r->cb.apply(r->cb.ctx, r->applied_index, raft_log_entry(r, r->applied_index));
     }
 }
 
@@ -219,6 +240,8 @@ void raft_receive(struct raft *r, int from, const cJSON *body, int64_t now_us)
         raft_on_append(r, from, body, now_us);
     } else if (strcmp(type, "raft_append_res") == 0) {
         raft_on_append_res(r, from, body, now_us);
+    } else if (strcmp(type, "raft_snapshot") == 0) {
+        raft_on_snapshot(r, from, body, now_us);
     } else {
         trace_warn("unknown raft message %s from peer %d; ignored", type, from);
     }
@@ -320,7 +343,22 @@ int64_t raft_applied_index(const struct raft *r)
 
 const struct raft_entry *raft_entry_at(const struct raft *r, int64_t index)
 {
-    return index >= 1 && index <= r->last_index ? &r->log[index] : NULL;
+    return index > r->snapshot_index && index <= r->last_index ? raft_log_entry(r, index) : NULL;
+}
+
+int64_t raft_snapshot_index(const struct raft *r)
+{
+    return r->snapshot_index;
+}
+
+int64_t raft_snapshot_term(const struct raft *r)
+{
+    return r->snapshot_term;
+}
+
+const cJSON *raft_snapshot(const struct raft *r)
+{
+    return r->snapshot;
 }
 
 int64_t raft_noop_index(const struct raft *r)

@@ -22,8 +22,12 @@
  * §3.8 persistence is the driver's business: the core reports every change to term,
  * vote and log through the persist_* callbacks (node.c writes them to common/storage,
  * the unit simulator keeps them in memory), and raft_restore loads them back. The
- * driver makes them durable before any message leaves. No snapshots, no membership
- * changes. */
+ * driver makes them durable before any message leaves.
+ *   §5.1-5.4 log compaction: the driver serializes its state machine at an applied index
+ *          and hands it to raft_compact, which drops the log through that index; a
+ *          follower that needs a dropped entry gets the snapshot instead (raft_snapshot,
+ *          InstallSnapshot) and loads it through load_snapshot.
+ * No membership changes. */
 #ifndef READPATH_RAFT_H
 #define READPATH_RAFT_H
 
@@ -59,6 +63,9 @@ struct raft_config {
      * fsync would leave alone in a minority. false: the driver syncs before anything
      * leaves (or keeps no disk), so the leader counts its whole log at once. */
     bool await_own_fsync;
+    /* Test-only negative control: a follower installs every snapshot it is sent, even one
+     * older than its commit index (§5.3 says to ignore those), rolling its state back. */
+    bool install_any_snapshot;
 };
 
 struct raft_callbacks {
@@ -80,6 +87,17 @@ struct raft_callbacks {
     void (*persist_term_vote)(void *ctx, int64_t term, int voted_for);
     void (*persist_append)(void *ctx, int64_t index, const struct raft_entry *entry);
     void (*persist_truncate)(void *ctx, int64_t after_index); /* drop entries > after */
+    /* Snapshots (§5.1-5.4). `snapshot` is the driver's own serialized state machine after
+     * applying exactly the entries through `index` (whose term is `term`); raft never
+     * reads it, only keeps the latest and sends it.
+     * - load_snapshot: the state machine becomes `snapshot`: at raft_restore, and when a
+     *   leader's raft_snapshot is to be installed. Called before the log changes; false
+     *   refuses a malformed one, and then nothing changes. Required once snapshots exist.
+     * - persist_snapshot (optional, like persist_*): the log now starts after `index`:
+     *   make the snapshot durable and drop what it covers from disk. Called after the log
+     *   changed, so raft_entry_at shows the entries kept after it. */
+    bool (*load_snapshot)(void *ctx, int64_t index, int64_t term, const cJSON *snapshot);
+    void (*persist_snapshot)(void *ctx, int64_t index, int64_t term, const cJSON *snapshot);
     /* Piggybacking, for read paths (all optional). Raft's appends and their acks carry
      * a "piggyback" object that raft itself never reads: the driver fills it before an
      * append or an ack is sent and gets it back (or NULL) when one arrives, so a read
@@ -104,14 +122,27 @@ typedef int64_t (*raft_draw_fn)(int64_t lo, int64_t hi);
 struct raft *raft_new(int self, int cluster_size, const struct raft_config *config,
                       const struct raft_callbacks *callbacks, raft_draw_fn draw, int64_t now_us);
 void raft_free(struct raft *r);
-/* After raft_new, before any message: loads what a previous run persisted. The entries
- * (terms and commands; ownership of the commands passes to the log) are not known to be
- * committed: the commit index is relearned from a leader. A node that restores any
- * state refuses votes and PreVotes for one minimum election timeout from now_us: it may
- * have acknowledged a leader's round just before it crashed, and a lease (stage 03)
- * counts on such a node not helping elect another leader within that time. */
-void raft_restore(struct raft *r, int64_t term, int voted_for, struct raft_entry *entries,
-                  int64_t count, int64_t now_us);
+/* What a previous run persisted: term and vote, the latest snapshot (index 0 and NULL when
+ * none) and the log entries after it, entries[k] being index snapshot_index + 1 + k. */
+struct raft_persisted {
+    int64_t term;
+    int voted_for;
+    int64_t snapshot_index, snapshot_term;
+    cJSON *snapshot;
+    struct raft_entry *entries;
+    int64_t count;
+};
+
+/* After raft_new, before any message: loads what a previous run persisted (the snapshot
+ * and the commands pass to the core; the caller frees the entries array). The snapshot
+ * is loaded into the state machine first (load_snapshot) and counts as committed and
+ * applied; the entries after it are not known to be committed: the rest of the commit
+ * index is relearned from a leader. A node that restores any state refuses votes and
+ * PreVotes for one minimum election timeout from now_us: it may have acknowledged a
+ * leader's round just before it crashed, and a lease (stage 03) counts on such a node
+ * not helping elect another leader within that time. False: load_snapshot refused the
+ * snapshot. */
+bool raft_restore(struct raft *r, struct raft_persisted *saved, int64_t now_us);
 
 /* True for the message types this core handles (raft_vote, raft_append, ...). */
 bool raft_handles(const char *type);
@@ -124,6 +155,10 @@ int64_t raft_tick(struct raft *r, int64_t now_us);
  * or -1 when not leader. Replication happens at raft_flush, so one turn's proposals
  * travel in one append per peer. */
 int64_t raft_propose(struct raft *r, cJSON *command);
+/* The driver serialized its state machine as `snapshot` (ownership passes) right after
+ * applying `index` (<= the applied index): the log through `index` is dropped (§5.1).
+ * An index at or below the current snapshot's is ignored. */
+void raft_compact(struct raft *r, int64_t index, cJSON *snapshot);
 /* A read wants a round that begins after this call. The next raft_flush broadcasts one
  * unless a round is already in flight (then the round after it serves). */
 void raft_want_round(struct raft *r, int64_t now_us);
@@ -147,7 +182,12 @@ int raft_cluster_size(const struct raft *r);
 int64_t raft_last_index(const struct raft *r);
 int64_t raft_commit_index(const struct raft *r);
 int64_t raft_applied_index(const struct raft *r);
+/* NULL for an index beyond the log or compacted into the snapshot. */
 const struct raft_entry *raft_entry_at(const struct raft *r, int64_t index);
+/* The last index and term the snapshot covers (0, 0 before any), and the snapshot. */
+int64_t raft_snapshot_index(const struct raft *r);
+int64_t raft_snapshot_term(const struct raft *r);
+const cJSON *raft_snapshot(const struct raft *r);
 /* Leader: index of this term's no-op. Reads wait until it is applied (§6.4): before
  * that the leader's state may miss entries committed by earlier leaders. */
 int64_t raft_noop_index(const struct raft *r);

@@ -6,6 +6,7 @@
  *   raft_election.c     elections (§3.4) with PreVote (§9.6) and leader stickiness (§4.2.3)
  *   raft_replication.c  log replication and commit (§3.5), the no-op and the broadcast
  *                       rounds every read path counts on (§6.4)
+ *   raft_snapshot.c     log compaction and InstallSnapshot (§5.1-5.4)
  */
 #ifndef READPATH_RAFT_PARTS_H
 #define READPATH_RAFT_PARTS_H
@@ -28,9 +29,14 @@ struct raft {
 
     /* Persistent state (§3.8): every change is reported through the persist_* callbacks. */
     int64_t term;
-    int voted_for;          /* -1: none this term */
-    struct raft_entry *log; /* log[0] is a sentinel of term 0; entries are 1..last_index */
+    int voted_for; /* -1: none this term */
+    /* Entries snapshot_index+1..last_index, index i at log[i - snapshot_index] (see
+     * raft_log_entry); log[0] stands for the snapshot's last entry (term snapshot_term),
+     * a sentinel of term 0 before any snapshot (§5.1). */
+    struct raft_entry *log;
     int64_t last_index, log_cap;
+    int64_t snapshot_index, snapshot_term;
+    cJSON *snapshot; /* the driver's state at snapshot_index; NULL before any */
 
     int64_t commit_index, applied_index;
     /* With await_own_fsync: the log is on this node's disk up to here (the driver says so
@@ -66,7 +72,10 @@ struct raft {
 void raft_persist_term_vote(struct raft *r);
 int raft_majority(const struct raft *r);
 int64_t raft_quorum_value(const struct raft *r, int64_t *values);
+/* The term of entry `index`: the snapshot's for its last index, 0 beyond the log, -1
+ * (unknown) below the snapshot. */
 int64_t raft_term_at(const struct raft *r, int64_t index);
+struct raft_entry *raft_log_entry(const struct raft *r, int64_t index); /* in the log */
 int64_t raft_random_election_timeout(struct raft *r);
 void raft_append_local(struct raft *r, int64_t term, cJSON *command);
 void raft_truncate_after(struct raft *r, int64_t index);
@@ -84,8 +93,20 @@ void raft_become_leader(struct raft *r, int64_t now_us);
 
 /* ---- raft_replication.c ---- */
 void raft_broadcast(struct raft *r, int64_t now_us);
+void raft_send_append(struct raft *r, int peer);
+void raft_attach_piggyback(cJSON *body, cJSON *piggyback);
+const cJSON *raft_piggyback_of(const cJSON *body, int from);
+bool raft_heed_leader(struct raft *r, int from, const cJSON *body, int64_t term, int64_t prev,
+                      int64_t round, int64_t now_us);
+void raft_reply_append(struct raft *r, int to, bool success, int64_t match_index,
+                       int64_t conflict_index, int64_t prev, int64_t round,
+                       const cJSON *incarnation, int64_t now_us);
 void raft_advance_commit(struct raft *r);
 void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t now_us);
 void raft_on_append_res(struct raft *r, int from, const cJSON *body, int64_t now_us);
+
+/* ---- raft_snapshot.c ---- */
+void raft_send_snapshot(struct raft *r, int peer);
+void raft_on_snapshot(struct raft *r, int from, const cJSON *body, int64_t now_us);
 
 #endif

@@ -10,7 +10,7 @@
 
 /* The driver's "piggyback" object (see raft.h): attached to an append or an ack only
  * when the driver put something in it. */
-static void raft_attach_piggyback(cJSON *body, cJSON *piggyback)
+void raft_attach_piggyback(cJSON *body, cJSON *piggyback)
 {
     if (piggyback && piggyback->child)
         cJSON_AddItemToObject(body, "piggyback", piggyback);
@@ -18,7 +18,7 @@ static void raft_attach_piggyback(cJSON *body, cJSON *piggyback)
         cJSON_Delete(piggyback);
 }
 
-static const cJSON *raft_piggyback_of(const cJSON *body, int from)
+const cJSON *raft_piggyback_of(const cJSON *body, int from)
 {
     const cJSON *piggyback = cJSON_GetObjectItemCaseSensitive(body, "piggyback");
     if (piggyback && !cJSON_IsObject(piggyback)) {
@@ -30,9 +30,14 @@ static const cJSON *raft_piggyback_of(const cJSON *body, int from)
 
 /* ---- leader: sending appends, rounds, commit ---- */
 
-static void raft_send_append(struct raft *r, int peer)
+void raft_send_append(struct raft *r, int peer)
 {
     if (r->next_index[peer] <= r->match_index[peer]) r->next_index[peer] = r->match_index[peer] + 1;
+    /* §5.3: what this peer needs next was compacted away; only the snapshot has it. */
+    if (r->next_index[peer] <= r->snapshot_index) {
+        raft_send_snapshot(r, peer);
+        return;
+    }
     int64_t prev = r->next_index[peer] - 1;
     if (prev > r->last_index) prev = r->last_index;
     int64_t count = r->last_index - prev;
@@ -47,9 +52,10 @@ static void raft_send_append(struct raft *r, int peer)
     cJSON *entries = cJSON_AddArrayToObject(body, "entries");
     for (int64_t i = prev + 1; i <= prev + count; i++) {
         cJSON *entry = cJSON_CreateObject();
-        cJSON_AddNumberToObject(entry, "term", (double)r->log[i].term);
+        const struct raft_entry *e = raft_log_entry(r, i);
+        cJSON_AddNumberToObject(entry, "term", (double)e->term);
         /* A reference: the log keeps ownership, nothing is copied per send. */
-        cJSON_AddItemReferenceToObject(entry, "command", r->log[i].command);
+        cJSON_AddItemReferenceToObject(entry, "command", e->command);
         cJSON_AddItemToArray(entries, entry);
     }
     /* Pipelining: assume it arrives; a rejection rewinds next_index. */
@@ -175,9 +181,9 @@ void raft_flush(struct raft *r, int64_t now_us)
 /* A reply echoes the prev_log_index of the append it answers, so the leader can tell a
  * current reject from one that predates a success (see raft_on_append_res), and its
  * round and incarnation, which name the round it acknowledges. */
-static void raft_reply_append(struct raft *r, int to, bool success, int64_t match_index,
-                              int64_t conflict_index, int64_t prev, int64_t round,
-                              const cJSON *incarnation, int64_t now_us)
+void raft_reply_append(struct raft *r, int to, bool success, int64_t match_index,
+                       int64_t conflict_index, int64_t prev, int64_t round,
+                       const cJSON *incarnation, int64_t now_us)
 {
     cJSON *res = raft_message("raft_append_res", r->term);
     cJSON_AddBoolToObject(res, "success", success);
@@ -195,6 +201,40 @@ static void raft_reply_append(struct raft *r, int to, bool success, int64_t matc
     r->cb.send(r->cb.ctx, to, res);
 }
 
+/* The checks an append and a snapshot share: an older term is answered with this node's
+ * (a deposed leader learns it), a newer or current one makes this node its follower and
+ * counts as contact with a live leader (stickiness, the election timer, the read paths'
+ * leader_contact). False when the message goes no further. */
+bool raft_heed_leader(struct raft *r, int from, const cJSON *body, int64_t term, int64_t prev,
+                      int64_t round, int64_t now_us)
+{
+    const cJSON *incarnation = cJSON_GetObjectItemCaseSensitive(body, "incarnation");
+    const char *type = cJSON_GetObjectItemCaseSensitive(body, "type")->valuestring;
+    if (term < r->term) {
+        /* A deposed leader: the reply's term tells it so. */
+        raft_reply_append(r, from, false, 0, 0, prev, round, incarnation, now_us);
+        return false;
+    }
+    if (r->role == RAFT_LEADER && term == r->term) {
+        trace_warn("two leaders in term %lld (peer %d and me): a safety bug", (long long)term,
+                   from);
+        return false;
+    }
+    /* Before the change of leader is announced: whoever reacts to it (a request waiting
+     * for a leader) names this life of the new one. */
+    if (!proto_int_in(incarnation, 0, PROTO_MAX_EXACT_INT, &r->leader_incarnation))
+        r->leader_incarnation = 0;
+    if (term > r->term || r->role != RAFT_FOLLOWER || r->leader != from) {
+        trace_event("%s from peer %d in term %lld -> follower of it", type, from, (long long)term);
+        raft_become_follower(r, term, from, now_us);
+    }
+    r->leader_contact_us = now_us;
+    r->election_due_us = now_us + raft_random_election_timeout(r);
+    if (r->cb.leader_contact)
+        r->cb.leader_contact(r->cb.ctx, from, raft_piggyback_of(body, from), now_us);
+    return true;
+}
+
 void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t now_us)
 {
     bool ok = true;
@@ -209,34 +249,15 @@ void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t now_us)
         trace_warn("raft_append from peer %d is malformed; ignored", from);
         return;
     }
-    if (term < r->term) {
-        /* A deposed leader: the reply's term tells it so. */
-        raft_reply_append(r, from, false, 0, 0, prev, round, incarnation, now_us);
-        return;
-    }
-    if (r->role == RAFT_LEADER && term == r->term) {
-        trace_warn("two leaders in term %lld (peer %d and me): a safety bug", (long long)term,
-                   from);
-        return;
-    }
-    /* Before the change of leader is announced: whoever reacts to it (a request waiting
-     * for a leader) names this life of the new one. */
-    if (!proto_int_in(incarnation, 0, PROTO_MAX_EXACT_INT, &r->leader_incarnation))
-        r->leader_incarnation = 0;
-    if (term > r->term || r->role != RAFT_FOLLOWER || r->leader != from) {
-        trace_event("append from peer %d in term %lld -> follower of it", from, (long long)term);
-        raft_become_follower(r, term, from, now_us);
-    }
-    r->leader_contact_us = now_us;
-    r->election_due_us = now_us + raft_random_election_timeout(r);
-    if (r->cb.leader_contact)
-        r->cb.leader_contact(r->cb.ctx, from, raft_piggyback_of(body, from), now_us);
+    if (!raft_heed_leader(r, from, body, term, prev, round, now_us)) return;
 
     if (prev > r->last_index) {
         raft_reply_append(r, from, false, 0, r->last_index + 1, prev, round, incarnation, now_us);
         return;
     }
-    if (raft_term_at(r, prev) != prev_term) {
+    /* Entries at or below the snapshot are committed, so they are the leader's too
+     * (Leader Completeness, §3.6.3): nothing to compare there. */
+    if (prev >= r->snapshot_index && raft_term_at(r, prev) != prev_term) {
         /* Skip back over the whole conflicting term in one step. */
         int64_t conflict = prev;
         int64_t bad_term = raft_term_at(r, prev);
@@ -256,8 +277,9 @@ void raft_on_append(struct raft *r, int from, const cJSON *body, int64_t now_us)
             break;
         }
         index++;
+        if (index <= r->snapshot_index) continue;
         if (index <= r->last_index) {
-            if (r->log[index].term == entry_term) continue;
+            if (raft_log_entry(r, index)->term == entry_term) continue;
             if (index <= r->commit_index) {
                 trace_warn("append from peer %d contradicts committed entry %lld; ignored", from,
                            (long long)index);

@@ -18,3 +18,14 @@ soak: deps
 	@$(MAKE) --no-print-directory $(SOAK_NODES) tools
 	@READPATH_BUILD=$(BUILD) RUNS=$(RUNS) SOAK_SECONDS=$(SOAK_SECONDS) SOAK_SEED=$(SOAK_SEED) \
 		checks/soak.sh $(SOAK_NODES)
+
+# Flat memory under writes at full speed (checks/soak-memory.sh, not in make check):
+# make soak-memory [MEMORY_SECONDS=600] runs 3 durable nodes of STAGE with a small
+# --snapshot-every and asserts the last minute's RSS is within 1.5x of the first
+# minute's and the data directory stays bounded.
+MEMORY_SECONDS ?= 600
+.PHONY: soak-memory
+soak-memory: deps
+	@$(MAKE) --no-print-directory $(NODE_BIN) $(BUILD)/cluster
+	@READPATH_BUILD=$(BUILD) NODE_BIN=$(NODE_BIN) MEMORY_SECONDS=$(MEMORY_SECONDS) \
+		checks/soak-memory.sh

@@ -151,15 +151,19 @@ static void test_vote_survives_restart(void)
 /* Random crashes in a busy cluster: every 150 ms one node restarts from its disk while
  * proposals keep coming, under drops and reordering. The simulator's safety checks
  * (election safety, log matching, state machine safety, leader completeness) run after
- * every event; a missing persist (a truncation, a vote) shows up as one of them. */
-static void test_restart_chaos(int n)
+ * every event; a missing persist (a truncation, a vote) shows up as one of them. With
+ * snapshot_every > 0 every node also compacts that often, so restarts come back from a
+ * snapshot and laggards catch up by InstallSnapshot. */
+static void test_restart_chaos(int n, int64_t snapshot_every)
 {
-    int runs = 40, failed = 0, restarts = 0;
-    int64_t commits = 0;
+    /* Under --quick the compacting runs are a quarter: the plain pass runs them all. */
+    int runs = unit_quick && snapshot_every > 0 ? 10 : 40, failed = 0, restarts = 0;
+    int64_t commits = 0, loads = 0;
     char first_failure[1200] = "";
     for (int seed = 1; seed <= runs; seed++) {
         struct raft_config config = unit_config();
         struct sim *s = sim_new(n, &config, (uint64_t)seed + 1000);
+        s->snapshot_every = snapshot_every;
         s->fifo = false;
         s->drop_percent = 5;
         s->dup_percent = 3;
@@ -177,16 +181,20 @@ static void test_restart_chaos(int n)
         sim_run_until(s, s->now_us + 40 * UNIT_ELECTION_US);
         if (!s->failed) sim_check_logs(s);
         commits += s->committed_len;
+        for (int i = 0; i < n; i++)
+            loads += s->nodes[i].snapshot_loads;
         if (s->failed && failed++ == 0)
             snprintf(first_failure, sizeof first_failure, "seed %d: %s: %s", seed + 1000,
                      s->failure_kind, s->failure);
         sim_free(s);
     }
     if (failed) tap_diag("%s", first_failure);
-    tap_ok(failed == 0 && commits >= 50 * runs,
-           "durable: %d nodes, %d runs with %d restarts from disk among drops and reordering: "
-           "Raft's safety properties hold (%.0f entries committed per run)",
-           n, runs, restarts, (double)commits / runs);
+    tap_ok(failed == 0 && commits >= 50 * runs && (snapshot_every == 0 || loads >= runs),
+           "durable: %d nodes, %d runs with %d restarts from disk among drops and reordering, "
+           "compacting every %" PRId64 " entries (0: never): "
+           "Raft's safety properties hold (%.0f entries committed per run, %" PRId64
+           " snapshots loaded)",
+           n, runs, restarts, snapshot_every, (double)commits / runs, loads);
 }
 
 /* §10.2.1, a leader that sends its new entries before its own fsync: it must count its
@@ -284,6 +292,8 @@ void test_durable(void)
     test_restart_refuses_votes();
     test_grown_window_moves_campaign();
     test_vote_survives_restart();
-    test_restart_chaos(3);
-    test_restart_chaos(5);
+    test_restart_chaos(3, 0);
+    test_restart_chaos(5, 0);
+    test_restart_chaos(3, 5);
+    test_restart_chaos(5, 5);
 }

@@ -129,9 +129,7 @@ static void test_forgotten_round(void)
     sim_free(s);
 }
 
-/* The core logs each malformed message it drops: expected here, so kept off the test's
- * stderr, where prove would show it as if something went wrong. */
-static int quiet_stderr(void)
+int unit_quiet_stderr(void)
 {
     fflush(stderr);
     int saved = dup(STDERR_FILENO);
@@ -143,7 +141,7 @@ static int quiet_stderr(void)
     return saved;
 }
 
-static void restore_stderr(int saved)
+void unit_restore_stderr(int saved)
 {
     fflush(stderr);
     if (saved < 0) return;
@@ -153,7 +151,7 @@ static void restore_stderr(int saved)
 
 static void test_huge_terms(void)
 {
-    int saved_stderr = quiet_stderr();
+    int saved_stderr = unit_quiet_stderr();
     struct raft_config config = unit_config();
     struct sim *s = sim_new(3, &config, 1);
     struct raft *node = s->nodes[1].raft;
@@ -178,7 +176,7 @@ static void test_huge_terms(void)
                  huge_terms[k], raft_term(node), raft_leader(node), s->queue_len);
         if (raft_term(node) != 0 || raft_leader(node) != -1 || s->queue_len != 0) unchanged = false;
     }
-    restore_stderr(saved_stderr);
+    unit_restore_stderr(saved_stderr);
     tap_ok(unchanged, "regression: raft messages whose term is above 2^52 are ignored (term "
                       "stays 0, no reply)");
 

@@ -29,6 +29,7 @@
 
 static long only_seed = -1;            /* --seed S */
 static long chaos_seeds = CHAOS_SEEDS; /* --quick: a few, for valgrind and sanitizers */
+bool unit_quick;
 
 struct raft_config unit_config(void)
 {
@@ -784,6 +785,7 @@ int main(int argc, char **argv)
             only_seed = strtol(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--quick") == 0) {
             chaos_seeds = 5;
+            unit_quick = true;
         } else {
             fprintf(stderr,
                     "usage: %s [-v] [--seed S] [--quick]\n"
@@ -813,5 +815,6 @@ int main(int argc, char **argv)
     test_rounds();
     test_regressions();
     test_durable();
+    test_snapshots();
     return tap_done();
 }

@@ -134,7 +134,8 @@ static void sim_check_leaders(struct sim *s)
         s->leader_of_term[term] = i;
         for (int64_t index = 1; index <= s->committed_len; index++) {
             const struct sim_commit *c = &s->committed[index - 1];
-            if (c->seen_in_term >= term) continue;
+            /* In its snapshot: checked against every node's state when it was loaded. */
+            if (c->seen_in_term >= term || index <= raft_snapshot_index(node->raft)) continue;
             const struct raft_entry *e = raft_entry_at(node->raft, index);
             if (!e || e->term != c->term || sim_command_id(e->command) != c->id) {
                 sim_fail(s, SIM_LEADER_COMPLETENESS,
@@ -154,11 +155,16 @@ bool sim_check_logs(struct sim *s)
             const struct raft *ra = s->nodes[a].raft, *rb = s->nodes[b].raft;
             int64_t last = raft_last_index(ra) < raft_last_index(rb) ? raft_last_index(ra)
                                                                      : raft_last_index(rb);
-            /* The highest index where the terms agree: everything up to it must match. */
+            /* The highest index where the terms agree: everything up to it must match.
+             * What either has compacted is state, checked by state machine safety. */
+            int64_t floor = raft_snapshot_index(ra) > raft_snapshot_index(rb)
+                                ? raft_snapshot_index(ra)
+                                : raft_snapshot_index(rb);
             int64_t agree = last;
-            while (agree > 0 && raft_entry_at(ra, agree)->term != raft_entry_at(rb, agree)->term)
+            while (agree > floor &&
+                   raft_entry_at(ra, agree)->term != raft_entry_at(rb, agree)->term)
                 agree--;
-            for (int64_t i = 1; i <= agree; i++) {
+            for (int64_t i = floor + 1; i <= agree; i++) {
                 const struct raft_entry *ea = raft_entry_at(ra, i), *eb = raft_entry_at(rb, i);
                 if (ea->term != eb->term ||
                     sim_command_id(ea->command) != sim_command_id(eb->command)) {
@@ -351,7 +357,7 @@ static void sim_persist_term_vote(void *ctx, int64_t term, int voted_for)
 static void sim_persist_truncate(void *ctx, int64_t after_index)
 {
     struct sim_node *node = ctx;
-    while (node->disk.count > after_index)
+    while (node->disk.count > after_index - node->disk.snapshot_index)
         cJSON_Delete(node->disk.entries[--node->disk.count].command);
 }
 
@@ -359,7 +365,7 @@ static void sim_persist_append(void *ctx, int64_t index, const struct raft_entry
 {
     struct sim_node *node = ctx;
     /* The core reports every truncation before it appends over it. */
-    assert(index == node->disk.count + 1);
+    assert(index == node->disk.snapshot_index + node->disk.count + 1);
     if (node->disk.count == node->disk.cap) {
         node->disk.cap = node->disk.cap * 2 + 64;
         node->disk.entries =
@@ -374,6 +380,96 @@ static void sim_persist_append(void *ctx, int64_t index, const struct raft_entry
     if (h->appended) h->appended(h->ctx, node->id, index, entry);
 }
 
+/* ---- snapshots: the applied list is the state ---- */
+
+cJSON *sim_state(const struct sim *s, int node)
+{
+    const struct sim_node *sn = &s->nodes[node];
+    cJSON *state = cJSON_CreateObject();
+    cJSON *applied = cJSON_AddArrayToObject(state, "applied");
+    for (int64_t k = 0; k < sn->applied_count; k++) {
+        cJSON *pair = cJSON_CreateArray();
+        cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)sn->applied_term[k]));
+        cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)sn->applied_id[k]));
+        cJSON_AddItemToArray(applied, pair);
+    }
+    return state;
+}
+
+/* Loading a snapshot is applying every entry in it at once: each must be what the other
+ * nodes applied at its index (state machine safety), and a state may never go back. */
+static bool sim_load_snapshot(void *ctx, int64_t index, int64_t term, const cJSON *snapshot)
+{
+    struct sim_node *node = ctx;
+    struct sim *s = node->sim;
+    const cJSON *applied = cJSON_GetObjectItemCaseSensitive(snapshot, "applied");
+    if (!cJSON_IsArray(applied) || cJSON_GetArraySize(applied) != index) return false;
+    if (index < node->applied_count)
+        sim_fail(s, SIM_STATE_MACHINE,
+                 "node %d loaded a snapshot through %" PRId64 " over its state through %" PRId64
+                 ": rolled back",
+                 node->id, index, node->applied_count);
+    if (index > node->applied_cap) {
+        node->applied_cap = index + 64;
+        node->applied_term = sim_alloc(node->applied_term, (size_t)node->applied_cap, 8);
+        node->applied_id = sim_alloc(node->applied_id, (size_t)node->applied_cap, 8);
+    }
+    int64_t k = 0;
+    const cJSON *pair;
+    cJSON_ArrayForEach(pair, applied) {
+        int64_t t = (int64_t)cJSON_GetArrayItem(pair, 0)->valuedouble;
+        int64_t id = (int64_t)cJSON_GetArrayItem(pair, 1)->valuedouble;
+        const struct sim_commit *c = k < s->committed_len ? &s->committed[k] : NULL;
+        if (!c || c->term != t || c->id != id)
+            sim_fail(s, SIM_STATE_MACHINE,
+                     "node %d loaded a snapshot with term %" PRId64 " id %" PRId64
+                     " at index %" PRId64 ", where %s",
+                     node->id, t, id, k + 1,
+                     c ? "another node applied another entry" : "nobody applied one");
+        node->applied_term[k] = t;
+        node->applied_id[k] = id;
+        k++;
+    }
+    if (index > 0 && node->applied_term[index - 1] != term)
+        sim_fail(s, SIM_STATE_MACHINE,
+                 "node %d loaded a snapshot through %" PRId64 " of term %" PRId64
+                 " whose last entry has term %" PRId64,
+                 node->id, index, term, node->applied_term[index - 1]);
+    node->applied_count = index;
+    node->snapshot_loads++;
+    return true;
+}
+
+/* The disk becomes the snapshot and the entries the core kept after it. */
+static void sim_persist_snapshot(void *ctx, int64_t index, int64_t term, const cJSON *snapshot)
+{
+    struct sim_node *node = ctx;
+    sim_persist_truncate(node, node->disk.snapshot_index);
+    cJSON_Delete(node->disk.snapshot);
+    node->disk.snapshot = cJSON_Duplicate(snapshot, true);
+    node->disk.snapshot_index = index;
+    node->disk.snapshot_term = term;
+    for (int64_t i = index + 1; i <= raft_last_index(node->raft); i++) {
+        const struct raft_entry *entry = raft_entry_at(node->raft, i);
+        if (node->disk.count == node->disk.cap) {
+            node->disk.cap = node->disk.cap * 2 + 64;
+            node->disk.entries =
+                sim_alloc(node->disk.entries, (size_t)node->disk.cap, sizeof *node->disk.entries);
+        }
+        node->disk.entries[node->disk.count++] = (struct raft_entry){
+            .term = entry->term, .command = cJSON_Duplicate(entry->command, true)};
+    }
+}
+
+static void sim_maybe_compact(struct sim *s, int node)
+{
+    struct raft *r = s->nodes[node].raft;
+    if (s->snapshot_every <= 0 || s->failed) return;
+    if (raft_applied_index(r) - raft_snapshot_index(r) < s->snapshot_every) return;
+    assert(s->nodes[node].applied_count == raft_applied_index(r));
+    raft_compact(r, raft_applied_index(r), sim_state(s, node));
+}
+
 static struct raft *sim_start_node(struct sim *s, struct sim_node *node)
 {
     struct raft_callbacks cb = {.ctx = node,
@@ -384,6 +480,8 @@ static struct raft *sim_start_node(struct sim *s, struct sim_node *node)
                                 .persist_term_vote = sim_persist_term_vote,
                                 .persist_append = sim_persist_append,
                                 .persist_truncate = sim_persist_truncate,
+                                .load_snapshot = sim_load_snapshot,
+                                .persist_snapshot = sim_persist_snapshot,
                                 .sending_append = sim_sending_append,
                                 .leader_contact = sim_leader_contact,
                                 .sending_ack = sim_sending_ack,
@@ -400,17 +498,27 @@ static void sim_restart_as(struct sim *s, int i, int64_t restarted_us)
     struct sim_node *node = &s->nodes[i];
     raft_free(node->raft);
     node->raft = sim_start_node(s, node);
-    /* raft_restore takes the commands; the disk keeps its own copies. */
+    /* The state machine is the snapshot's, then rebuilt as entries commit again. */
+    node->applied_count = 0;
+    /* raft_restore takes the commands and the snapshot; the disk keeps its own copies. */
     struct raft_entry *copies = sim_alloc(NULL, (size_t)node->disk.count, sizeof *copies);
     for (int64_t k = 0; k < node->disk.count; k++) {
         copies[k].term = node->disk.entries[k].term;
         copies[k].command = cJSON_Duplicate(node->disk.entries[k].command, true);
     }
-    raft_restore(node->raft, node->disk.term, node->disk.voted_for, copies, node->disk.count,
-                 restarted_us);
+    struct raft_persisted saved = {
+        .term = node->disk.term,
+        .voted_for = node->disk.voted_for,
+        .snapshot_index = node->disk.snapshot_index,
+        .snapshot_term = node->disk.snapshot_term,
+        .snapshot = node->disk.snapshot ? cJSON_Duplicate(node->disk.snapshot, true) : NULL,
+        .entries = copies,
+        .count = node->disk.count,
+    };
+    bool restored = raft_restore(node->raft, &saved, restarted_us);
+    assert(restored);
+    (void)restored;
     free(copies);
-    /* The state machine is rebuilt from index 1 as entries commit again. */
-    node->applied_count = 0;
     node->seen_commit = 0;
     node->leader_checked_term = 0;
     node->tick_due_us = s->now_us;
@@ -461,8 +569,9 @@ void sim_free(struct sim *s)
         raft_free(s->nodes[i].raft);
         free(s->nodes[i].applied_term);
         free(s->nodes[i].applied_id);
-        sim_persist_truncate(&s->nodes[i], 0);
+        sim_persist_truncate(&s->nodes[i], s->nodes[i].disk.snapshot_index);
         free(s->nodes[i].disk.entries);
+        cJSON_Delete(s->nodes[i].disk.snapshot);
     }
     for (size_t i = 0; i < s->queue_len; i++)
         free(s->queue[i].text);
@@ -482,6 +591,7 @@ void sim_poke(struct sim *s, int node)
     int64_t wait_us = raft_tick(sn->raft, sim_clock_us(s, node));
     sn->tick_due_us = s->now_us + sim_virtual_wait_us(s, node, wait_us > 0 ? wait_us : 1);
     raft_flush(sn->raft, sim_clock_us(s, node));
+    sim_maybe_compact(s, node);
     s->events++;
     sim_check(s);
 }

@@ -53,10 +53,13 @@ struct sim_node {
     struct {
         int64_t term;
         int voted_for;
-        struct raft_entry *entries; /* copies; entries[i] is index i + 1 */
+        int64_t snapshot_index, snapshot_term;
+        cJSON *snapshot;            /* a copy; NULL before any */
+        struct raft_entry *entries; /* copies; entries[i] is index snapshot_index + i + 1 */
         int64_t count, cap;
         bool forget_votes; /* negative control: the vote is never written */
     } disk;
+    int64_t snapshot_loads; /* snapshots loaded into its state: installs and restarts */
 };
 
 struct sim_msg {
@@ -138,6 +141,11 @@ struct sim {
     /* Events between two log-matching checks (0: every 16). A test about a read path,
      * with long logs, checks less often and once at its end. */
     int log_check_every;
+    /* Log compaction (§5.1), as node.c's --snapshot-every: after an event, a node that
+     * applied this many entries since its last snapshot compacts at its applied index
+     * (0: never). A node's snapshot is its applied list, {"applied":[[term, id], ...]},
+     * so loading one is checked against what every other node applied. */
+    int64_t snapshot_every;
 
     bool failed;
     const char *failure_kind; /* one of the SIM_* names below */
@@ -207,8 +215,8 @@ size_t sim_collect(struct sim *s, int from, int to, const char *type, cJSON **bo
 
 /* Hands `body` to node `to` as if `from` had sent it, now; then ticks and flushes it. */
 void sim_inject(struct sim *s, int from, int to, const cJSON *body);
-/* Crashes a node and starts it again now from what it persisted (term, vote, log):
- * its commit index and applied state start over, relearned from a leader. */
+/* Crashes a node and starts it again now from what it persisted (term, vote, snapshot,
+ * log): its state is the snapshot's, the rest is relearned from a leader. */
 void sim_restart(struct sim *s, int node);
 /* Negative control: the same restart, but the core is told it restarted one election
  * timeout ago, so it grants votes at once instead of refusing them for one election
@@ -235,6 +243,8 @@ bool sim_round_sent(const struct sim *s, int node, uint64_t round, int64_t *sent
 int sim_leader_count(const struct sim *s);
 /* Checks log matching across every pair now; false (and `failure` set) on a violation. */
 bool sim_check_logs(struct sim *s);
+/* Node's applied list as a snapshot, {"applied":[[term, id], ...]} (see snapshot_every). */
+cJSON *sim_state(const struct sim *s, int node);
 /* A command's id (0 for a no-op or anything without one). */
 int64_t sim_command_id(const cJSON *command);
 

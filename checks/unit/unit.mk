@@ -2,7 +2,8 @@
 # Links the core from common/ and nothing that reads stdin or the wall clock for
 # decisions (trace.o's timestamps and clock.o are for log lines only).
 RAFT_OBJ = $(call obj,$(wildcard common/raft*.c))
-UNIT_OBJ := $(call obj,checks/unit/raft_test.c checks/unit/raft_regress.c checks/unit/raft_durable.c checks/unit/sim.c \
+UNIT_OBJ := $(call obj,checks/unit/raft_test.c checks/unit/raft_regress.c checks/unit/raft_durable.c \
+	checks/unit/raft_snapshots.c checks/unit/sim.c \
 	checks/unit/tap.c)
 
 TOOLS += $(BUILD)/raft-test

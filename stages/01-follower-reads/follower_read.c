@@ -68,6 +68,14 @@ static void fr_applied(int64_t index, const struct raft_entry *entry)
     fr_read_index_applied(index);
 }
 
+/* A snapshot applied every entry through index at once: pairs it covers count now (a
+ * pair counts once its index is applied, however the entries came to be applied). The
+ * node retries parked requests after this. */
+static void fr_installed(int64_t index)
+{
+    fr_proof_applied(&proof, index);
+}
+
 static void fr_ack_received(int peer, const cJSON *mine, int64_t now_us)
 {
     (void)now_us;
@@ -97,6 +105,7 @@ static const struct node_plugin fr_plugin = {
     .leadership_changed = fr_leadership_changed,
     .round_confirmed = fr_round_confirmed,
     .applied = fr_applied,
+    .installed = fr_installed,
     .sending_append = fr_sending_append,
     .leader_contact = fr_leader_contact,
     .sending_ack = fr_sending_ack,

@@ -207,10 +207,75 @@ static void config_started(void)
      * restarted, and a leader may be counting on their larger windows: they are in its
      * log, so they count now, as on receipt. (The commit index is not on disk: nothing
      * here is applied yet, so a smaller window waits for the apply, as always.) */
-    for (int64_t index = 1; index <= raft_last_index(r); index++) {
+    for (int64_t index = raft_snapshot_index(r) + 1; index <= raft_last_index(r); index++) {
         const struct raft_entry *entry = raft_entry_at(r, index);
         if (entry) config_note(index, entry->term, entry->command);
     }
+}
+
+/* ---- snapshots: the config in force survives compaction ---- */
+
+static void config_save_one(cJSON *out, const struct lease_config *c)
+{
+    cJSON_AddNumberToObject(out, "lease_duration_ms", (double)c->duration_ms);
+    cJSON_AddNumberToObject(out, "election_timeout_ms", (double)c->election_timeout_ms);
+    cJSON_AddNumberToObject(out, "max_clock_skew_ms", (double)c->clock_skew_ms);
+    cJSON_AddNumberToObject(out, "index", (double)c->index);
+    cJSON_AddNumberToObject(out, "term", (double)c->term);
+}
+
+/* Once compacted, the entry of the config in force is gone from the log, and so are
+ * those before it: the snapshot keeps the config (its E is the window this node obeys)
+ * and the smallest effective lease seen, which a leader's grants must still respect for
+ * followers that have not applied as far. */
+static void config_snapshot_save(cJSON *mine)
+{
+    config_save_one(cJSON_AddObjectToObject(mine, "applied"), &cfg.applied);
+    cJSON_AddNumberToObject(mine, "min_effective_us", (double)cfg.min_effective_us);
+}
+
+/* The config in force as of the snapshot's index (installed from the leader, or found at
+ * restart after config_started noted the configs in the log after it). As on applying a
+ * config entry, the window becomes its E unless a config later in the log asks for more.
+ * Every config waiting in this node's log counts, even one a snapshot that discarded the
+ * log has made moot: a window kept too long is only conservative, and the next applied
+ * config prunes it. */
+static void config_snapshot_load(int64_t index, const cJSON *mine)
+{
+    struct lease_config c;
+    char why[128];
+    int64_t min_effective_us, config_index, config_term;
+    const cJSON *applied = mine ? cJSON_GetObjectItemCaseSensitive(mine, "applied") : NULL;
+    if (!mine) return;
+    cJSON *command = cJSON_Duplicate(applied, true);
+    if (command) cJSON_AddStringToObject(command, "type", "lease_config");
+    bool ok = command && lease_config_parse(command, &c) &&
+              proto_get_nonneg_int(applied, "index", &config_index, why, sizeof why) == PROTO_OK &&
+              proto_get_nonneg_int(applied, "term", &config_term, why, sizeof why) == PROTO_OK &&
+              proto_get_nonneg_int(mine, "min_effective_us", &min_effective_us, why, sizeof why) ==
+                  PROTO_OK;
+    cJSON_Delete(command);
+    if (!ok) {
+        trace_warn("lease_config in a snapshot is malformed; the config in force is kept");
+        return;
+    }
+    c.index = config_index;
+    c.term = config_term;
+    cfg.applied = c;
+    if (min_effective_us < cfg.min_effective_us) cfg.min_effective_us = min_effective_us;
+    if (lease_config_effective_us(&c) < cfg.min_effective_us)
+        cfg.min_effective_us = lease_config_effective_us(&c);
+    int64_t window_ms = c.election_timeout_ms;
+    int kept = 0;
+    for (int i = 0; i < cfg.unapplied_count; i++) {
+        struct lease_config *u = &cfg.unapplied[i];
+        if (u->index <= index) continue;
+        if (u->election_timeout_ms > window_ms) window_ms = u->election_timeout_ms;
+        cfg.unapplied[kept++] = *u;
+    }
+    cfg.unapplied_count = kept;
+    if (cfg.overflowed && window_ms < cfg.window_ms) window_ms = cfg.window_ms;
+    config_set_window(window_ms, "snapshot loaded");
 }
 
 /* The negative control's half window follows the role. */
@@ -319,6 +384,8 @@ static const struct node_plugin config_plugin = {
     .leadership_changed = config_leadership_changed,
     .appended = config_appended,
     .applied = config_applied,
+    .snapshot_save = config_snapshot_save,
+    .snapshot_load = config_snapshot_load,
     .write_reply_extend = config_reply_extend,
 };
 
