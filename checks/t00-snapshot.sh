@@ -168,6 +168,36 @@ test_expect_success 'stage 03: the lease config in a snapshot is obeyed once ins
 '
 fi
 
+# A follower whose log went on differently from the snapshot it installs: n1 holds
+# entries 1..7 of term 1 (from n2, never committed); n3, leader of term 2, sends a
+# snapshot through 5 of term 2. n1 drops its whole log in memory (its entry 5 is of
+# another term) and is killed between the snapshot's rename and the log's rewrite. On
+# restart the new snapshot sits beside the old log, whose entries 6 and 7 follow the
+# old entry 5, not the snapshot's: recovery must drop them, or n1 would come back with a
+# log that breaks Log Matching (term-1 entries after a term-2 prefix).
+DIVERGED_APPEND='{"type":"raft_append","term":1,"prev_log_index":0,"prev_log_term":0,"leader_commit":0,"round":1,"incarnation":5,"entries":[{"term":1,"command":{"type":"noop"}},{"term":1,"command":{"type":"write","key":"a","value":1}},{"term":1,"command":{"type":"write","key":"a","value":2}},{"term":1,"command":{"type":"write","key":"a","value":3}},{"term":1,"command":{"type":"write","key":"a","value":4}},{"term":1,"command":{"type":"write","key":"a","value":5}},{"term":1,"command":{"type":"write","key":"a","value":6}}]}'
+test_expect_success 'internal: killed between the renames after installing a snapshot its log disagreed with, a follower drops the old suffix' '
+    status=0
+    {
+        init_line n1 n1,n2,n3
+        client_line n1 "$DIVERGED_APPEND" n2
+        sleep "$(scaled 0.3)"
+        client_line n1 "{\"type\":\"raft_snapshot\",\"term\":2,\"last_index\":5,\"last_term\":2,\"round\":1,\"incarnation\":6,\"data\":{\"kv\":[[\"x\",\"snap\"]],\"plugins\":{}}}" n3
+        sleep "$(scaled 0.3)"
+    } | READPATH_TEST_CRASH_IN_SNAPSHOT=before-log:1 timeout "$(scaled 10)" \
+        "$NODE_BIN" --data-dir "$DATA/diverged" --election-timeout-ms 10000 >out 2>err || status=$?
+    cat err
+    test "$status" -eq 137
+    json_subset "{\"body\":{\"type\":\"raft_append_res\",\"match_index\":7}}" out
+    grep "killed at before-log of compaction 1" err
+    init_line n1 n1,n2,n3 | node_pipe --data-dir "$DATA/diverged" --election-timeout-ms 10000
+    cat err
+    grep "2 entries after the snapshot through 5 do not follow it" err
+    # Term 2 was recorded but not yet synced when the kill came (its ack never left):
+    # the node is back in term 1, with the snapshot and nothing after it.
+    grep "restored term 1, vote -1, 0 entries after the snapshot through 5" err
+'
+
 # ---- under the cluster runner ----
 
 skip_cluster() {

@@ -14,10 +14,11 @@
  * would leave alone in a minority.
  *
  * Sync first, before any output, in three cases: a term, vote or truncation record in
- * the turn (rare: elections, conflicts); output written mid-turn because the buffer
- * grew large; a cluster of one, whose own copy is the majority and whose fsync nothing
- * can overlap. READPATH_SERIAL_FSYNC=1 syncs first always (safe, slower: `make
- * bench-durable` compares). */
+ * the turn (rare: elections, conflicts; belt and braces, since what leaves early
+ * promises nothing about this disk, but it keeps the argument to entries alone); output
+ * written mid-turn because the buffer grew large; a cluster of one, whose own copy is
+ * the majority and whose fsync nothing can overlap. READPATH_SERIAL_FSYNC=1 syncs first always
+ * (safe, slower: `make bench-durable` compares). */
 #include "node_parts.h"
 #include "proto.h"
 #include "storage.h"
