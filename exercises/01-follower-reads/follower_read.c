@@ -57,6 +57,14 @@ static void fr_applied(int64_t index, const struct raft_entry *entry)
     (void)entry;
 }
 
+/* A snapshot from the leader applied every entry through `index` at once (no applied
+ * call for each): what you were waiting on may be covered now. The node retries parked
+ * requests after this. */
+static void fr_installed(int64_t index)
+{
+    (void)index;
+}
+
 /* At the leader: a follower's ack arrived with the part its sending_ack added. */
 static void fr_ack_received(int peer, const cJSON *mine, int64_t now_us)
 {
@@ -89,6 +97,7 @@ static const struct node_plugin fr_plugin = {
     .leadership_changed = fr_leadership_changed,
     .round_confirmed = fr_round_confirmed,
     .applied = fr_applied,
+    .installed = fr_installed,
     .sending_append = fr_sending_append,
     .leader_contact = fr_leader_contact,
     .sending_ack = fr_sending_ack,
