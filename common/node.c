@@ -151,7 +151,9 @@ static void node_persist_truncate(void *ctx, int64_t after_index)
 }
 
 /* An fsync let the leader commit: the end of a turn for what that unblocked (the
- * replies it applied, reads and rounds waiting on them). */
+ * replies it applied, reads and rounds waiting on them). Not node_on_turn's whole
+ * tail: no install can have happened since, and compaction waits for the next turn,
+ * out of proto's flush. */
 static void node_commit_moved(void)
 {
     int64_t now_us = clock_now_us();
@@ -270,8 +272,7 @@ static void node_persist_snapshot(void *ctx, int64_t index, int64_t term, const 
 {
     (void)ctx;
     storage_snapshot(node.storage, index, term, snapshot, node.raft);
-    /* The rewritten log holds the core's whole log, synced: nothing is pending. */
-    raft_set_durable_index(node.raft, raft_last_index(node.raft));
+    node_durable_log_synced(); /* the rewritten log is the core's whole log, synced */
 }
 
 /* After the turn that installed a snapshot, once the core's indexes moved: what waited on

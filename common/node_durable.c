@@ -64,12 +64,17 @@ bool node_durable_hold(int peer, cJSON *body)
     return true;
 }
 
+void node_durable_log_synced(void)
+{
+    if (node_raft()) raft_set_durable_index(node_raft(), raft_last_index(node_raft()));
+}
+
 /* One fsync for everything recorded so far; the log is then on disk as it is now. */
 static void node_durable_sync(void)
 {
     if (!storage_pending(durable.storage)) return;
     storage_sync(durable.storage);
-    if (node_raft()) raft_set_durable_index(node_raft(), raft_last_index(node_raft()));
+    node_durable_log_synced();
 }
 
 /* proto's before_write: returns true to put the fsync off until after the write. */

@@ -107,6 +107,9 @@ void node_durable_open(struct storage *storage);
 /* At init: returns whether output may leave before the fsync (then raft must await its
  * own fsync); commit_moved runs when an fsync let the leader commit. */
 bool node_durable_start(int cluster_size, void (*commit_moved)(void));
+/* Storage has the whole log on disk as it is now (after a sync, or a compaction that
+ * rewrote it): raft's durable index moves to the last index. */
+void node_durable_log_synced(void);
 /* Raft's send: true if it kept body (an ack or a vote) until its records are synced. */
 bool node_durable_hold(int peer, cJSON *body);
 void node_durable_stop(void);
